@@ -1,0 +1,80 @@
+"""The one provider function per stack that every TrackingOptions in it shares."""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from ._bundle import HANDLER, RUNTIME, provider_code
+
+# The function gives up on SES in time to answer before this.
+FUNCTION_TIMEOUT = Duration.minutes(2)
+# CloudFormation fails the resource if no answer came by then: the function's timeout plus a margin
+# for the asynchronous invoke, instead of CloudFormation's default hour.
+SERVICE_TIMEOUT = Duration.minutes(3)
+
+# The SES v1 tracking-options actions support no resource-level permissions.
+V1_ACTIONS = (
+    "ses:CreateConfigurationSetTrackingOptions",
+    "ses:UpdateConfigurationSetTrackingOptions",
+    "ses:DeleteConfigurationSetTrackingOptions",
+)
+# The SES v2 actions are scoped to each configuration set's ARN.
+V2_ACTIONS = ("ses:GetConfigurationSet", "ses:PutConfigurationSetTrackingOptions")
+
+
+class TrackingOptionsProvider(Construct):
+    """Role, log group and function; found again, not duplicated, by every construct in the stack."""
+
+    ID = "SesTrackingOptionsProvider"
+
+    @classmethod
+    def of(cls, scope: Construct) -> TrackingOptionsProvider:
+        stack = Stack.of(scope)
+        existing = stack.node.try_find_child(cls.ID)
+        if isinstance(existing, TrackingOptionsProvider):
+            return existing
+        return cls(stack, cls.ID)
+
+    def __init__(self, scope: Construct, id_: str) -> None:
+        super().__init__(scope, id_)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Manages SES configuration set tracking options for CloudFormation",
+        )
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR)
+        self.log_group.grant_write(self.role)
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(V1_ACTIONS), resources=["*"]))
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            handler=HANDLER,
+            code=provider_code(),
+            role=self.role,
+            timeout=FUNCTION_TIMEOUT,
+            memory_size=256,
+            architecture=lambda_.Architecture.ARM_64,
+            log_group=self.log_group,
+            environment={"LOG_LEVEL": "INFO"},
+            description="CloudFormation provider for SES configuration set tracking options",
+        )
+        self._allowed: set[str] = set()
+
+    def allow(self, configuration_set_name: str) -> None:
+        """Let the function read and set the HTTPS policy of one configuration set."""
+        if configuration_set_name in self._allowed:
+            return
+        self._allowed.add(configuration_set_name)
+        arn = Stack.of(self).format_arn(
+            service="ses",
+            resource="configuration-set",
+            resource_name=configuration_set_name,
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(V2_ACTIONS), resources=[arn]))

@@ -1,0 +1,106 @@
+"""The TrackingOptions construct."""
+
+from __future__ import annotations
+
+import re
+
+from aws_cdk import Aws, CustomResource, Fn, RemovalPolicy, Token
+from aws_cdk import aws_ses as ses
+from constructs import Construct
+
+from ._provider import SERVICE_TIMEOUT, TrackingOptionsProvider
+
+__all__ = ["TrackingOptions"]
+
+RESOURCE_TYPE = "Custom::SesTrackingOptions"
+_SET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def _check_set_name(name: str) -> None:
+    if Token.is_unresolved(name):
+        return
+    if not _SET_NAME.fullmatch(name):
+        msg = (
+            f"configuration_set name {name!r} is not one SES accepts: "
+            "use 1 to 64 letters, digits, '_' or '-'"
+        )
+        raise ValueError(msg)
+
+
+def _check_domain(domain: str) -> None:
+    if Token.is_unresolved(domain):
+        return
+    labels = domain.split(".")
+    if (
+        not domain.isascii()
+        or len(domain) > 253
+        or len(labels) < 2
+        or not all(_LABEL.fullmatch(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
+        msg = (
+            f"custom_redirect_domain {domain!r} is not a hostname such as 'click.example.com' "
+            "(ASCII letters, digits and '-', labels of 1 to 63 characters, internationalized names in xn-- form)"
+        )
+        raise ValueError(msg)
+
+
+class TrackingOptions(Construct):
+    """Custom open and click tracking domain of an SES configuration set, owned or imported.
+
+    Unlike ``ses.ConfigurationSet``'s own ``custom_tracking_redirect_domain``, this works on any
+    configuration set, including one created elsewhere and imported by name. Deleting the
+    construct removes the tracking options it created and never touches options it did not create.
+
+    :param scope: the construct's scope.
+    :param id_: the construct's id.
+    :param configuration_set: the configuration set, defined in this stack or imported with
+        ``ConfigurationSet.from_configuration_set_name``.
+    :param custom_redirect_domain: the domain that open and click tracking links go through, such as
+        ``click.example.com``. It, or a parent domain, must be a verified SES identity, and it needs a
+        CNAME record to :attr:`cname_target`.
+    :param https_policy: whether tracking links require HTTPS. When omitted, the set keeps SES's
+        default (``OPTIONAL``: open tracking over HTTP, click tracking keeps the link's protocol).
+        ``REQUIRE`` and ``REQUIRE_OPEN_ONLY`` need an HTTPS endpoint such as CloudFront in front of the domain.
+    :param removal_policy: what happens to the tracking options when the construct leaves the stack.
+        When omitted, ``RemovalPolicy.DESTROY``: they are removed. ``RETAIN`` leaves them on the set.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        configuration_set: ses.IConfigurationSet,
+        custom_redirect_domain: str,
+        https_policy: ses.HttpsPolicy | None = None,
+        removal_policy: RemovalPolicy | None = None,
+    ) -> None:
+        super().__init__(scope, id_)
+        name = configuration_set.configuration_set_name
+        _check_set_name(name)
+        _check_domain(custom_redirect_domain)
+
+        provider = TrackingOptionsProvider.of(self)
+        provider.allow(name)
+        properties = {"ConfigurationSetName": name, "CustomRedirectDomain": custom_redirect_domain}
+        if https_policy is not None:
+            properties["HttpsPolicy"] = https_policy.value
+        resource = CustomResource(
+            self,
+            "Resource",
+            service_token=provider.function.function_arn,
+            resource_type=RESOURCE_TYPE,
+            properties=properties,
+            removal_policy=removal_policy or RemovalPolicy.DESTROY,
+            service_timeout=SERVICE_TIMEOUT,
+        )
+        self.node.default_child = resource.node.default_child
+
+        self.configuration_set_name: str = resource.get_att_string("ConfigurationSetName")
+        """The configuration set's name, available once the tracking options exist."""
+        self.custom_redirect_domain: str = resource.get_att_string("CustomRedirectDomain")
+        """The custom redirect domain, available once the tracking options exist."""
+        self.cname_target: str = Fn.join("", ["r.", Aws.REGION, ".awstrack.me"])
+        """What the domain's CNAME record must point to: ``r.<region>.awstrack.me``, region resolved at deploy time."""

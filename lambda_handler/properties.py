@@ -1,0 +1,115 @@
+"""Pure functions: read the custom resource's properties and physical ids. No I/O."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidPropertyError
+
+__all__ = [
+    "HTTPS_POLICIES",
+    "TrackingProps",
+    "owned_set",
+    "parse_properties",
+    "physical_id",
+]
+
+HTTPS_POLICIES = ("REQUIRE", "REQUIRE_OPEN_ONLY", "OPTIONAL")
+# CloudFormation adds these to every custom resource's properties.
+_FRAMEWORK_KEYS = frozenset({"ServiceToken", "ServiceTimeout"})
+_KNOWN_KEYS = frozenset({"ConfigurationSetName", "CustomRedirectDomain", "HttpsPolicy"})
+
+_SET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# Every id this provider issues starts so; anything else was invented by crhelper or CloudFormation.
+_PHYSICAL_ID_PREFIX = "ses-tracking-options/"
+
+
+@dataclass(frozen=True)
+class TrackingProps:
+    """What one TrackingOptions resource asks for."""
+
+    configuration_set_name: str
+    custom_redirect_domain: str
+    https_policy: str | None = None
+
+    def matches(self, domain: str | None, policy: str | None) -> bool:
+        """True when SES already holds exactly these options (policy omitted means SES's OPTIONAL)."""
+        if domain is None or domain.lower() != self.custom_redirect_domain.lower():
+            return False
+        return (policy or "OPTIONAL") == (self.https_policy or "OPTIONAL")
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _string(props: Mapping[str, Any], key: str) -> str:
+    if key not in props:
+        raise InvalidPropertyError(f"{key} is missing: the TrackingOptions construct always sets it")
+    value = props[key]
+    if not isinstance(value, str):
+        raise InvalidPropertyError(f"{key} must be a string, got {type(value).__name__} {_show(value)}")
+    if not value:
+        raise InvalidPropertyError(f"{key} is empty")
+    if value != value.strip():
+        raise InvalidPropertyError(f"{key} {_show(value)} has leading or trailing white space")
+    return value
+
+
+def validate_set_name(name: str) -> str:
+    """Return name if SES accepts it as a configuration set name."""
+    if len(name) > 64:
+        raise InvalidPropertyError(f"ConfigurationSetName {_show(name)} is {len(name)} characters long; SES allows 64")
+    if not _SET_NAME.fullmatch(name):
+        raise InvalidPropertyError(
+            f"ConfigurationSetName {_show(name)} is not valid: use only letters, digits, '_' and '-'"
+        )
+    return name
+
+
+def validate_domain(domain: str) -> str:
+    """Return domain if it is a hostname SES can use as a custom redirect domain."""
+    key = "CustomRedirectDomain"
+    if not domain.isascii():
+        raise InvalidPropertyError(f"{key} {_show(domain)} is not ASCII: give the punycode (xn--) form")
+    if len(domain) > 253:
+        raise InvalidPropertyError(f"{key} is {len(domain)} characters long; a hostname has at most 253")
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
+        raise InvalidPropertyError(f"{key} {_show(domain)} is not a hostname such as click.example.com")
+    return domain
+
+
+def parse_properties(props: object) -> TrackingProps:
+    """Validate ResourceProperties before anything reaches SES; every value arrives as a string."""
+    if not isinstance(props, Mapping):
+        raise InvalidPropertyError(f"ResourceProperties must be a map, got {type(props).__name__}")
+    unknown = sorted(str(key) for key in props if key not in _KNOWN_KEYS | _FRAMEWORK_KEYS)
+    if unknown:
+        raise InvalidPropertyError(f"unknown propert{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)[:80]}")
+    name = validate_set_name(_string(props, "ConfigurationSetName"))
+    domain = validate_domain(_string(props, "CustomRedirectDomain"))
+    policy: str | None = None
+    if "HttpsPolicy" in props:
+        policy = _string(props, "HttpsPolicy")
+        if policy not in HTTPS_POLICIES:
+            raise InvalidPropertyError(f"HttpsPolicy {_show(policy)} is not one of {', '.join(HTTPS_POLICIES)}")
+    return TrackingProps(name, domain, policy)
+
+
+def physical_id(configuration_set_name: str) -> str:
+    """The id of the options on one set: from the set name alone, so a domain change keeps it."""
+    return _PHYSICAL_ID_PREFIX + configuration_set_name
+
+
+def owned_set(physical_resource_id: object) -> str | None:
+    """The set whose options this id says the provider created, or None for an id it never issued."""
+    if not isinstance(physical_resource_id, str) or not physical_resource_id.startswith(_PHYSICAL_ID_PREFIX):
+        return None
+    name = physical_resource_id[len(_PHYSICAL_ID_PREFIX) :]
+    return name if _SET_NAME.fullmatch(name) else None

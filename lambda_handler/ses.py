@@ -1,0 +1,191 @@
+"""The thin layer that calls SES: v1 for the tracking options themselves, v2 for the HTTPS policy and reads."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import SesOperationError
+
+if TYPE_CHECKING:
+    from mypy_boto3_ses import SESClient
+    from mypy_boto3_sesv2 import SESV2Client
+
+__all__ = ["CLIENT_CONFIG", "Current", "DeadlineExceededError", "SesTracking", "make_clients"]
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 3
+READ_TIMEOUT = 10
+MAX_ATTEMPTS = 10
+# botocore's standard mode sleeps at most 20 s between attempts.
+MAX_BACKOFF = 20
+# Time kept back, after SES gives up, to send the answer to CloudFormation.
+ANSWER_MARGIN = 8
+# An attempt starts only if it, the backoff after it, and the answer can all still finish in time.
+ATTEMPT_BUDGET = CONNECT_TIMEOUT + READ_TIMEOUT + MAX_BACKOFF + ANSWER_MARGIN
+
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+    connect_timeout=CONNECT_TIMEOUT,
+    read_timeout=READ_TIMEOUT,
+    user_agent_extra="cdk-ses-tracking-options",
+)
+
+
+class DeadlineExceededError(Exception):
+    """Raised before an SES attempt that could not finish before the function's timeout."""
+
+
+def make_clients(time_left: Callable[[], float]) -> tuple[SESClient, SESV2Client]:
+    """SES v1 and v2 clients with explicit retries and timeouts that stop trying before the deadline.
+
+    Endpoints come from AWS_ENDPOINT_URL_SES / AWS_ENDPOINT_URL_SESV2 when set (botocore reads them).
+    """
+
+    def guard(**_: Any) -> None:
+        if time_left() < ATTEMPT_BUDGET:
+            raise DeadlineExceededError
+
+    v1: SESClient = boto3.client("ses", config=CLIENT_CONFIG)
+    v2: SESV2Client = boto3.client("sesv2", config=CLIENT_CONFIG)
+    v1.meta.events.register("before-send.ses", guard)
+    v2.meta.events.register("before-send.sesv2", guard)
+    return v1, v2
+
+
+@dataclass(frozen=True)
+class Current:
+    """The tracking options SES holds for a set; domain None when it has none."""
+
+    domain: str | None
+    policy: str | None
+
+
+def _code(error: ClientError) -> str:
+    # The SES API reference names codes without the suffix, botocore's model with it.
+    return str(error.response.get("Error", {}).get("Code", "")).removesuffix("Exception")
+
+
+def _mapped(error: Exception, action: str, name: str, domain: str | None = None) -> SesOperationError:
+    """A short reason for the console, the useful part first, naming the set or domain."""
+    if isinstance(error, DeadlineExceededError):
+        return SesOperationError(
+            f"SES did not complete {action} for '{name}' before the function's timeout; deploy again",
+            code="Timeout",
+        )
+    if not isinstance(error, ClientError):
+        return SesOperationError(
+            f"SES could not be reached for {action} on '{name}' ({type(error).__name__}); deploy again",
+            code=type(error).__name__,
+        )
+    code = _code(error)
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    if code in {"ConfigurationSetDoesNotExist", "NotFound"}:
+        reason = f"Configuration set '{name}' does not exist in this account and region: create it or fix the name"
+    elif code in {"InvalidTrackingOptions", "BadRequest"}:
+        reason = (
+            f"SES rejected CustomRedirectDomain '{domain}': verify it, or a parent domain, "
+            "as an SES identity in this region"
+        )
+    elif code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
+        reason = f"SES denied {action} on '{name}': the provider's role lacks ses:{action}"
+    elif code in {"Throttling", "TooManyRequests", "ThrottlingException"}:
+        reason = f"SES throttled {action} on '{name}' through {MAX_ATTEMPTS} attempts; deploy again later"
+    else:
+        reason = f"SES {action} failed on '{name}': {code}: {message}"
+    return SesOperationError(reason, code=code)
+
+
+class SesTracking:
+    """Tracking-options calls; expected absences come back as values, everything else as SesOperationError."""
+
+    def __init__(self, v1: SESClient, v2: SESV2Client) -> None:
+        self._v1 = v1
+        self._v2 = v2
+
+    @staticmethod
+    def _call(
+        action: str,
+        call: Callable[[], Any],
+        name: str,
+        domain: str | None = None,
+        absent: frozenset[str] = frozenset(),
+    ) -> Any:
+        """The response of call(), or None when SES answers with one of the absent codes."""
+        try:
+            return call()
+        except ClientError as error:
+            if _code(error) in absent:
+                return None
+            raise _mapped(error, action, name, domain) from error
+        except (BotoCoreError, DeadlineExceededError) as error:
+            raise _mapped(error, action, name, domain) from error
+
+    def create(self, name: str, domain: str) -> bool:
+        """Create the options; False, changing nothing, when the set already has some."""
+        response = self._call(
+            "CreateConfigurationSetTrackingOptions",
+            lambda: self._v1.create_configuration_set_tracking_options(
+                ConfigurationSetName=name, TrackingOptions={"CustomRedirectDomain": domain}
+            ),
+            name,
+            domain,
+            absent=frozenset({"TrackingOptionsAlreadyExists"}),
+        )
+        return response is not None
+
+    def update(self, name: str, domain: str) -> bool:
+        """Change the domain; False when the set has no options to change."""
+        response = self._call(
+            "UpdateConfigurationSetTrackingOptions",
+            lambda: self._v1.update_configuration_set_tracking_options(
+                ConfigurationSetName=name, TrackingOptions={"CustomRedirectDomain": domain}
+            ),
+            name,
+            domain,
+            absent=frozenset({"TrackingOptionsDoesNotExist"}),
+        )
+        return response is not None
+
+    def delete(self, name: str) -> bool:
+        """Remove the options; False when they, or the whole set, are already gone."""
+        response = self._call(
+            "DeleteConfigurationSetTrackingOptions",
+            lambda: self._v1.delete_configuration_set_tracking_options(ConfigurationSetName=name),
+            name,
+            absent=frozenset({"TrackingOptionsDoesNotExist", "ConfigurationSetDoesNotExist"}),
+        )
+        return response is not None
+
+    def put_policy(self, name: str, domain: str, policy: str) -> None:
+        """Set domain and HTTPS policy together (SES v2 only)."""
+        self._call(
+            "PutConfigurationSetTrackingOptions",
+            lambda: self._v2.put_configuration_set_tracking_options(
+                ConfigurationSetName=name,
+                CustomRedirectDomain=domain,
+                HttpsPolicy=policy,  # type: ignore[arg-type]
+            ),
+            name,
+            domain,
+        )
+
+    def current(self, name: str) -> Current | None:
+        """What SES holds for the set, or None when the set does not exist."""
+        response = self._call(
+            "GetConfigurationSet",
+            lambda: self._v2.get_configuration_set(ConfigurationSetName=name),
+            name,
+            absent=frozenset({"NotFound"}),
+        )
+        if response is None:
+            return None
+        options: dict[str, Any] = dict(response.get("TrackingOptions") or {})
+        return Current(options.get("CustomRedirectDomain") or None, options.get("HttpsPolicy") or None)
