@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
@@ -51,6 +51,7 @@ def _crhelper_files() -> list[tuple[Path, Path]]:
 
 @jsii.implements(ILocalBundling)
 class _CopyFiles:
+    # jsii passes the bundling options as one positional struct.
     def try_bundle(self, output_dir: str, _options: Any) -> bool:
         output = Path(output_dir)
         _copy_python_package(_handler_files(), output)
@@ -63,5 +64,5 @@ def provider_code() -> lambda_.Code:
     return lambda_.Code.from_asset(
         str(HANDLER_DIR),
         asset_hash_type=AssetHashType.OUTPUT,
-        bundling=BundlingOptions(image=RUNTIME.bundling_image, local=_CopyFiles()),
+        bundling=BundlingOptions(image=RUNTIME.bundling_image, local=cast("ILocalBundling", _CopyFiles())),
     )

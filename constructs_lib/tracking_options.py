@@ -21,10 +21,7 @@ def _check_set_name(name: str) -> None:
     if Token.is_unresolved(name):
         return
     if not _SET_NAME.fullmatch(name):
-        msg = (
-            f"configuration_set name {name!r} is not one SES accepts: "
-            "use 1 to 64 letters, digits, '_' or '-'"
-        )
+        msg = f"configuration_set name {name!r} is not one SES accepts: use 1 to 64 letters, digits, '_' or '-'"
         raise ValueError(msg)
 
 

@@ -73,8 +73,13 @@ class _DeferredBoto3:
         return _DeferredClient(lambda: self._boto3.client(*args, **kwargs))
 
 
-class _Helper(CfnResource):  # type: ignore[misc]
+class _Helper(CfnResource):
     """crhelper's CfnResource, answering within the deadline with the right physical id."""
+
+    # crhelper's own attributes, which its stubs leave out.
+    _context: Any
+    _event: dict[str, Any]
+    _timer: threading.Timer | None
 
     def time_left(self) -> float:
         context = self._context
@@ -94,7 +99,7 @@ class _Helper(CfnResource):  # type: ignore[misc]
         self._send("FAILED", "The provider function ran out of time before SES answered; deploy again")
 
     def _send(self, status: str | None = None, reason: str = "", send_response: Any = None) -> None:
-        super()._send(status, reason, send_response=self._put_answer)
+        super()._send(status, reason, send_response=self._put_answer)  # type: ignore[misc]
 
     def _put_answer(self, response_url: str, body: dict[str, Any], _ssl_verify: object = None) -> None:
         """PUT the answer with a timeout, retrying refusals and 5xx until the deadline nears."""
@@ -148,7 +153,7 @@ def _https_target(url: object) -> tuple[str, int | None, str] | None:
 
 
 def _make_helper() -> _Helper:
-    real = resource_helper.boto3
+    real = vars(resource_helper)["boto3"]
     setattr(resource_helper, "boto3", _DeferredBoto3(real))  # noqa: B010
     try:
         # crhelper's defaults log the event, ResponseURL included, at DEBUG and sleep 120 s on every Delete.
@@ -203,14 +208,14 @@ def _answer(props: TrackingProps, physical_resource_id: str) -> str:
     return physical_resource_id
 
 
-@helper.create  # type: ignore[untyped-decorator]
+@helper.create
 @_answering
 def on_create(event: dict[str, Any], _context: Any) -> str:
     props = parse_properties(event.get("ResourceProperties"))
     return _answer(props, _provider().create(props))
 
 
-@helper.update  # type: ignore[untyped-decorator]
+@helper.update
 @_answering
 def on_update(event: dict[str, Any], _context: Any) -> str:
     props = parse_properties(event.get("ResourceProperties"))
@@ -218,7 +223,7 @@ def on_update(event: dict[str, Any], _context: Any) -> str:
     return _answer(props, _provider().update(str(event.get("PhysicalResourceId", "")), props, old))
 
 
-@helper.delete  # type: ignore[untyped-decorator]
+@helper.delete
 @_answering
 def on_delete(event: dict[str, Any], _context: Any) -> None:
     _provider().delete(str(event.get("PhysicalResourceId", "")), _props_or_none(event.get("ResourceProperties")))

@@ -1,0 +1,300 @@
+"""The construct, synthesized in-process and asserted on its template."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import assertions
+from aws_cdk import aws_ses as ses
+
+from constructs_lib import TrackingOptions, _bundle
+
+RESOURCE_TYPE = "Custom::SesTrackingOptions"
+
+
+def make_stack(**env: str) -> cdk.Stack:
+    app = cdk.App()
+    return cdk.Stack(app, "Stack", env=cdk.Environment(**env) if env else None)
+
+
+def imported(stack: cdk.Stack, name: str = "marketing", id_: str | None = None) -> ses.IConfigurationSet:
+    return ses.ConfigurationSet.from_configuration_set_name(stack, id_ or f"Set-{name}", name)
+
+
+def template_of(stack: cdk.Stack) -> assertions.Template:
+    return assertions.Template.from_stack(stack)
+
+
+def only(template: assertions.Template, resource_type: str) -> dict[str, Any]:
+    found = template.find_resources(resource_type)
+    assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
+    return dict(next(iter(found.values())))
+
+
+def test_declares_a_custom_resource_with_the_properties_ses_needs() -> None:
+    stack = make_stack()
+    TrackingOptions(stack, "Tracking", configuration_set=imported(stack), custom_redirect_domain="click.example.com")
+    template = template_of(stack)
+    template.has_resource(
+        RESOURCE_TYPE,
+        {
+            "Properties": {
+                "ServiceToken": {"Fn::GetAtt": [assertions.Match.any_value(), "Arn"]},
+                "ServiceTimeout": "180",
+                "ConfigurationSetName": "marketing",
+                "CustomRedirectDomain": "click.example.com",
+            },
+            "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete",
+        },
+    )
+    assert "HttpsPolicy" not in only(template, RESOURCE_TYPE)["Properties"]
+
+
+def test_the_custom_resource_has_construct_id_resource() -> None:
+    stack = make_stack()
+    tracking = TrackingOptions(
+        stack, "Tracking", configuration_set=imported(stack), custom_redirect_domain="click.example.com"
+    )
+    assert tracking.node.default_child is not None
+    assert tracking.node.default_child.node.path == "Stack/Tracking/Resource/Default"
+    assert isinstance(tracking.node.default_child, cdk.CfnResource)
+
+
+@pytest.mark.parametrize("policy", list(ses.HttpsPolicy))
+def test_passes_the_https_policy(policy: ses.HttpsPolicy) -> None:
+    stack = make_stack()
+    TrackingOptions(
+        stack,
+        "Tracking",
+        configuration_set=imported(stack),
+        custom_redirect_domain="click.example.com",
+        https_policy=policy,
+    )
+    template_of(stack).has_resource_properties(RESOURCE_TYPE, {"HttpsPolicy": policy.value})
+
+
+def test_retain_removal_policy_keeps_the_options() -> None:
+    stack = make_stack()
+    TrackingOptions(
+        stack,
+        "Tracking",
+        configuration_set=imported(stack),
+        custom_redirect_domain="click.example.com",
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+    )
+    template_of(stack).has_resource(RESOURCE_TYPE, {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
+
+
+def test_a_set_owned_by_the_stack_is_referenced_so_it_exists_first() -> None:
+    stack = make_stack()
+    owned = ses.ConfigurationSet(stack, "Owned")
+    TrackingOptions(stack, "Tracking", configuration_set=owned, custom_redirect_domain="click.example.com")
+    logical_id = stack.get_logical_id(owned.node.default_child)  # type: ignore[arg-type]
+    template_of(stack).has_resource_properties(RESOURCE_TYPE, {"ConfigurationSetName": {"Ref": logical_id}})
+
+
+def test_one_provider_function_serves_every_tracking_options_in_a_stack() -> None:
+    stack = make_stack()
+    for index, name in enumerate(["a", "b", "c"]):
+        TrackingOptions(
+            stack, f"Tracking{index}", configuration_set=imported(stack, name), custom_redirect_domain="t.example.com"
+        )
+    template = template_of(stack)
+    template.resource_count_is(RESOURCE_TYPE, 3)
+    template.resource_count_is("AWS::Lambda::Function", 1)
+    template.resource_count_is("AWS::IAM::Role", 1)
+    template.resource_count_is("AWS::Logs::LogGroup", 1)
+
+
+def test_the_function_runs_python_3_14_and_times_out_before_cloudformation_gives_up() -> None:
+    stack = make_stack()
+    TrackingOptions(stack, "Tracking", configuration_set=imported(stack), custom_redirect_domain="click.example.com")
+    template = template_of(stack)
+    function = only(template, "AWS::Lambda::Function")["Properties"]
+    assert function["Runtime"] == "python3.14"
+    assert function["Handler"] == "lambda_handler.index.handler"
+    assert function["Timeout"] == 120
+    assert function["Environment"] == {"Variables": {"LOG_LEVEL": "INFO"}}
+    service_timeout = int(only(template, RESOURCE_TYPE)["Properties"]["ServiceTimeout"])
+    # The handler stops calling SES 41 s before its deadline; CloudFormation waits a minute longer still.
+    assert function["Timeout"] < service_timeout <= 300
+
+
+def test_the_role_holds_exactly_the_actions_the_handler_uses() -> None:
+    stack = make_stack(account="123456789012", region="eu-west-1")
+    TrackingOptions(stack, "A", configuration_set=imported(stack, "marketing"), custom_redirect_domain="a.example.com")
+    TrackingOptions(stack, "B", configuration_set=imported(stack, "billing"), custom_redirect_domain="b.example.com")
+    TrackingOptions(
+        stack, "C", configuration_set=imported(stack, "billing", "Again"), custom_redirect_domain="c.example.com"
+    )
+    template = template_of(stack)
+    role = only(template, "AWS::IAM::Role")["Properties"]
+    assert "ManagedPolicyArns" not in role
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+    ]
+    statements = only(template, "AWS::IAM::Policy")["Properties"]["PolicyDocument"]["Statement"]
+    log_group = next(iter(template.find_resources("AWS::Logs::LogGroup")))
+
+    def set_arn(name: str) -> dict[str, Any]:
+        return {
+            "Fn::Join": [
+                "",
+                ["arn:", {"Ref": "AWS::Partition"}, f":ses:eu-west-1:123456789012:configuration-set/{name}"],
+            ]
+        }
+
+    assert statements == [
+        {
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [log_group, "Arn"]},
+        },
+        {
+            "Action": [
+                "ses:CreateConfigurationSetTrackingOptions",
+                "ses:UpdateConfigurationSetTrackingOptions",
+                "ses:DeleteConfigurationSetTrackingOptions",
+            ],
+            "Effect": "Allow",
+            "Resource": "*",
+        },
+        {
+            "Action": ["ses:GetConfigurationSet", "ses:PutConfigurationSetTrackingOptions"],
+            "Effect": "Allow",
+            "Resource": set_arn("marketing"),
+        },
+        {
+            "Action": ["ses:GetConfigurationSet", "ses:PutConfigurationSetTrackingOptions"],
+            "Effect": "Allow",
+            "Resource": set_arn("billing"),
+        },
+    ]
+
+
+def test_attributes_come_from_the_resource_and_the_cname_target_from_the_deploy_region() -> None:
+    stack = make_stack()
+    tracking = TrackingOptions(
+        stack, "Tracking", configuration_set=imported(stack), custom_redirect_domain="click.example.com"
+    )
+    cdk.CfnOutput(stack, "Name", value=tracking.configuration_set_name)
+    cdk.CfnOutput(stack, "Domain", value=tracking.custom_redirect_domain)
+    cdk.CfnOutput(stack, "Target", value=tracking.cname_target)
+    outputs = template_of(stack).to_json()["Outputs"]
+    logical_id = next(iter(template_of(stack).find_resources(RESOURCE_TYPE)))
+    assert outputs["Name"]["Value"] == {"Fn::GetAtt": [logical_id, "ConfigurationSetName"]}
+    assert outputs["Domain"]["Value"] == {"Fn::GetAtt": [logical_id, "CustomRedirectDomain"]}
+    assert outputs["Target"]["Value"] == {"Fn::Join": ["", ["r.", {"Ref": "AWS::Region"}, ".awstrack.me"]]}
+
+
+BAD_NAMES = ["", "market ing", "a" * 65, "../etc", "naïve", "set.name"]
+BAD_DOMAINS = [
+    "",
+    "click",
+    "click..example.com",
+    "-click.example.com",
+    "click-.example.com",
+    "https://click.example.com",
+    "click.example.com/path",
+    "10.0.0.1",
+    "klick.bücher.example",
+    "*.example.com",
+    ("a" * 63 + ".") * 4 + "com",
+]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_fails_synth_for_a_set_name_ses_rejects(name: str) -> None:
+    stack = make_stack()
+    with pytest.raises(ValueError, match=r"configuration_set name .* is not one SES accepts") as raised:
+        TrackingOptions(
+            stack, "Tracking", configuration_set=imported(stack, name), custom_redirect_domain="c.example.com"
+        )
+    assert repr(name) in str(raised.value)
+
+
+@pytest.mark.parametrize("domain", BAD_DOMAINS)
+def test_fails_synth_for_a_domain_that_is_not_a_hostname(domain: str) -> None:
+    stack = make_stack()
+    with pytest.raises(ValueError, match=r"custom_redirect_domain .* is not a hostname") as raised:
+        TrackingOptions(stack, "Tracking", configuration_set=imported(stack), custom_redirect_domain=domain)
+    assert repr(domain) in str(raised.value)
+
+
+def test_unresolved_tokens_are_left_for_deploy_time() -> None:
+    stack = make_stack()
+    name = cdk.CfnParameter(stack, "SetName").value_as_string
+    domain = cdk.CfnParameter(stack, "Domain").value_as_string
+    TrackingOptions(stack, "Tracking", configuration_set=imported(stack, name, "Set"), custom_redirect_domain=domain)
+    template_of(stack).has_resource_properties(
+        RESOURCE_TYPE, {"ConfigurationSetName": {"Ref": "SetName"}, "CustomRedirectDomain": {"Ref": "Domain"}}
+    )
+
+
+# --- The bundled code -------------------------------------------------------------------------------
+
+
+def synth_asset(tmp_path: Path) -> tuple[str, Path]:
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"))
+    stack = cdk.Stack(app, "Stack")
+    TrackingOptions(stack, "Tracking", configuration_set=imported(stack), custom_redirect_domain="click.example.com")
+    assembly = app.synth()
+    template = json.loads(Path(assembly.directory, "Stack.template.json").read_text())
+    function = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
+    asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    return asset_hash, Path(assembly.directory) / f"asset.{asset_hash}"
+
+
+def test_the_bundle_holds_the_handler_and_crhelper_and_nothing_compiled(tmp_path: Path) -> None:
+    _, asset = synth_asset(tmp_path)
+    files = sorted(str(path.relative_to(asset)) for path in asset.rglob("*") if path.is_file())
+    assert files == [
+        "crhelper/LICENSE",
+        "crhelper/NOTICE",
+        "crhelper/__init__.py",
+        "crhelper/log_helper.py",
+        "crhelper/resource_helper.py",
+        "crhelper/utils.py",
+        "lambda_handler/__init__.py",
+        "lambda_handler/errors.py",
+        "lambda_handler/index.py",
+        "lambda_handler/properties.py",
+        "lambda_handler/provider.py",
+        "lambda_handler/ses.py",
+    ]
+    source = Path(_bundle.HANDLER_DIR, "index.py").read_text()
+    assert (asset / "lambda_handler" / "index.py").read_text() == source
+
+
+def test_the_asset_hash_follows_the_handler_and_the_crhelper_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original, _ = synth_asset(tmp_path / "original")
+    again, _ = synth_asset(tmp_path / "again")
+    assert again == original
+
+    changed_handler = tmp_path / "handler"
+    changed_handler.mkdir()
+    for path in _bundle.HANDLER_DIR.glob("*.py"):
+        (changed_handler / path.name).write_text(path.read_text())
+    with (changed_handler / "index.py").open("a") as file:
+        file.write("# changed\n")
+    monkeypatch.setattr(_bundle, "HANDLER_DIR", changed_handler)
+    handler_changed, _ = synth_asset(tmp_path / "handler-changed")
+    monkeypatch.undo()
+
+    other_crhelper = tmp_path / "resource_helper.py"
+    real_files = _bundle._crhelper_files()
+    other_crhelper.write_text("# crhelper 2.0.13\n")
+    monkeypatch.setattr(
+        _bundle,
+        "_crhelper_files",
+        lambda: [(other_crhelper, rel) if rel.name == "resource_helper.py" else (src, rel) for src, rel in real_files],
+    )
+    crhelper_changed, _ = synth_asset(tmp_path / "crhelper-changed")
+    assert len({original, handler_changed, crhelper_changed}) == 3

@@ -1,0 +1,506 @@
+"""Every corner of CloudFormation's custom resource protocol, as it sends the events: the handler runs
+in-process, SES is moto's server over HTTP, the answer goes to an HTTPS endpoint."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from lambda_handler import index
+from lambda_handler.properties import physical_id
+from tests.cfn import ResponseEndpoint, event
+from tests.conftest import Invoke, LambdaContext
+from tests.ses_emulator import SesEmulator
+
+MAX_REASON = 256
+
+
+def props(name: Any = "marketing", domain: Any = "click.example.com", policy: str | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {"ConfigurationSetName": name, "CustomRedirectDomain": domain}
+    if policy is not None:
+        found["HttpsPolicy"] = policy
+    return found
+
+
+def tracking_calls(ses: SesEmulator) -> list[str]:
+    return [call.operation for call in ses.middleware.calls if "TrackingOptions" in call.operation]
+
+
+# --- Create -----------------------------------------------------------------------------------------
+
+
+def test_create_sets_the_domain_and_names_the_set_in_the_physical_id(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    # GIVEN a set without tracking options
+    # WHEN CloudFormation creates the resource
+    answer = invoke(event("Create", endpoint, props()))
+    # THEN SES redirects through the domain and the id comes from the set name alone
+    assert answer.status == "SUCCESS"
+    assert answer.physical_id == physical_id("marketing")
+    assert answer.data == {"ConfigurationSetName": "marketing", "CustomRedirectDomain": "click.example.com"}
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+    assert tracking_calls(ses) == ["CreateConfigurationSetTrackingOptions"]
+
+
+def test_create_with_https_policy_sets_it_through_sesv2(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    answer = invoke(event("Create", endpoint, props(policy="REQUIRE")))
+    assert answer.status == "SUCCESS"
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com", "HttpsPolicy": "REQUIRE"}
+
+
+def test_create_on_a_subdomain_of_a_verified_parent_domain(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    answer = invoke(event("Create", endpoint, props(domain="a.b.example.com")))
+    assert answer.status == "SUCCESS"
+
+
+def test_fails_create_on_set_with_foreign_options_and_rollback_delete_leaves_them(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    # GIVEN a set whose tracking options someone else made
+    ses.backend.config_sets["marketing"].tracking_options = {"CustomRedirectDomain": "theirs.example.com"}
+    # WHEN the Create fails ...
+    created = invoke(event("Create", endpoint, props()))
+    assert created.status == "FAILED"
+    assert created.reason.startswith("Configuration set 'marketing' already has tracking options")
+    assert len(created.reason) < MAX_REASON
+    # ... with an id the provider never issues, so the rollback Delete that follows touches nothing
+    assert created.physical_id != physical_id("marketing")
+    deleted = invoke(event("Delete", endpoint, props(), physical_id=created.physical_id))
+    assert deleted.status == "SUCCESS"
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "theirs.example.com"}
+    assert tracking_calls(ses) == ["CreateConfigurationSetTrackingOptions"]
+
+
+def test_fails_create_on_set_that_does_not_exist(invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator) -> None:
+    answer = invoke(event("Create", endpoint, props(name="nosuchset")))
+    assert answer.status == "FAILED"
+    assert answer.reason.startswith("Configuration set 'nosuchset' does not exist")
+
+
+def test_fails_create_with_unverified_domain(invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator) -> None:
+    answer = invoke(event("Create", endpoint, props(domain="click.unverified.org")))
+    assert answer.status == "FAILED"
+    assert answer.reason.startswith("SES rejected CustomRedirectDomain 'click.unverified.org'")
+    assert "verify it" in answer.reason
+    assert ses.tracking("marketing") == {}
+
+
+def test_fails_create_when_ses_denies_access(invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator) -> None:
+    ses.middleware.inject("deny", operation="CreateConfigurationSetTrackingOptions")
+    answer = invoke(event("Create", endpoint, props()))
+    assert answer.status == "FAILED"
+    assert answer.reason == (
+        "SES denied CreateConfigurationSetTrackingOptions on 'marketing': "
+        "the provider's role lacks ses:CreateConfigurationSetTrackingOptions"
+    )
+
+
+def test_fails_create_when_the_policy_fails_and_removes_the_options_it_made(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    # GIVEN SES accepts the v1 Create but denies the v2 policy call
+    ses.middleware.inject("deny", operation="PutConfigurationSetTrackingOptions")
+    answer = invoke(event("Create", endpoint, props(policy="REQUIRE")))
+    # THEN the Create fails and leaves nothing behind
+    assert answer.status == "FAILED"
+    assert answer.reason.startswith("SES denied PutConfigurationSetTrackingOptions on 'marketing'")
+    assert answer.physical_id != physical_id("marketing")
+    assert ses.tracking("marketing") == {}
+
+
+def test_fails_create_when_policy_and_cleanup_fail_names_its_options_for_the_rollback_delete(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    ses.middleware.inject("deny", operation="PutConfigurationSetTrackingOptions")
+    ses.middleware.inject("deny", operation="DeleteConfigurationSetTrackingOptions")
+    created = invoke(event("Create", endpoint, props(policy="REQUIRE")))
+    assert created.status == "FAILED"
+    # The options it made are still there, so the failed Create answers with their id ...
+    assert created.physical_id == physical_id("marketing")
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+    # ... and the rollback Delete removes them.
+    deleted = invoke(event("Delete", endpoint, props(policy="REQUIRE"), physical_id=created.physical_id))
+    assert deleted.status == "SUCCESS"
+    assert ses.tracking("marketing") == {}
+
+
+def test_duplicate_create_delivery_changes_nothing(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    # GIVEN a Create that succeeded
+    first = event("Create", endpoint, props(policy="REQUIRE_OPEN_ONLY"))
+    assert invoke(first).status == "SUCCESS"
+    # WHEN the same event is delivered again
+    invoke(dict(first))
+    # THEN CloudFormation already holds the first answer, and SES is as the first left it
+    assert endpoint.answers[first["RequestId"]][0].status == "SUCCESS"
+    assert ses.tracking("marketing") == {
+        "CustomRedirectDomain": "click.example.com",
+        "HttpsPolicy": "REQUIRE_OPEN_ONLY",
+    }
+
+
+# --- Update -----------------------------------------------------------------------------------------
+
+
+def test_update_of_the_domain_keeps_the_physical_id(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    pid = invoke(event("Create", endpoint, props())).physical_id
+    answer = invoke(
+        event("Update", endpoint, props(domain="links.example.com"), old_properties=props(), physical_id=pid)
+    )
+    assert answer.status == "SUCCESS"
+    assert answer.physical_id == pid
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "links.example.com"}
+    assert "UpdateConfigurationSetTrackingOptions" in tracking_calls(ses)
+
+
+def test_update_recreates_options_removed_out_of_band(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    pid = invoke(event("Create", endpoint, props())).physical_id
+    ses.backend.config_sets["marketing"].tracking_options = {}
+    answer = invoke(
+        event("Update", endpoint, props(domain="links.example.com"), old_properties=props(), physical_id=pid)
+    )
+    assert answer.status == "SUCCESS"
+    assert answer.physical_id == pid
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "links.example.com"}
+
+
+def test_update_adds_then_drops_the_https_policy(invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator) -> None:
+    pid = invoke(event("Create", endpoint, props())).physical_id
+    added = invoke(event("Update", endpoint, props(policy="REQUIRE"), old_properties=props(), physical_id=pid))
+    assert added.status == "SUCCESS"
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com", "HttpsPolicy": "REQUIRE"}
+    # Dropping the prop returns the set to SES's default policy.
+    dropped = invoke(event("Update", endpoint, props(), old_properties=props(policy="REQUIRE"), physical_id=pid))
+    assert dropped.status == "SUCCESS"
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com", "HttpsPolicy": "OPTIONAL"}
+
+
+def test_update_to_another_set_returns_its_id_and_the_cleanup_delete_removes_the_old_options(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    old_pid = invoke(event("Create", endpoint, props())).physical_id
+    # WHEN the resource moves to another set
+    moved = invoke(event("Update", endpoint, props(name="transactional"), old_properties=props(), physical_id=old_pid))
+    # THEN the new set gets options under a new id, the old set keeps its options for now ...
+    assert moved.status == "SUCCESS"
+    assert moved.physical_id == physical_id("transactional")
+    assert ses.tracking("transactional") == {"CustomRedirectDomain": "click.example.com"}
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+    # ... until CloudFormation's cleanup Delete of the old id, with the old properties
+    cleanup = invoke(event("Delete", endpoint, props(), physical_id=old_pid))
+    assert cleanup.status == "SUCCESS"
+    assert ses.tracking("marketing") == {}
+    assert ses.tracking("transactional") == {"CustomRedirectDomain": "click.example.com"}
+
+
+def test_fails_update_to_a_set_with_foreign_options_and_the_swapped_rollback_restores_the_old(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    pid = invoke(event("Create", endpoint, props())).physical_id
+    ses.backend.config_sets["transactional"].tracking_options = {"CustomRedirectDomain": "theirs.example.com"}
+    failed = invoke(event("Update", endpoint, props(name="transactional"), old_properties=props(), physical_id=pid))
+    assert failed.status == "FAILED"
+    assert failed.reason.startswith("Configuration set 'transactional' already has tracking options")
+    assert failed.physical_id == pid
+    # CloudFormation rolls back: an Update to the same id, old and new properties swapped
+    rollback = invoke(event("Update", endpoint, props(), old_properties=props(name="transactional"), physical_id=pid))
+    assert rollback.status == "SUCCESS"
+    assert rollback.physical_id == pid
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+    assert ses.tracking("transactional") == {"CustomRedirectDomain": "theirs.example.com"}
+
+
+def test_rollback_of_a_completed_move_returns_to_the_old_set_and_cleanup_removes_the_new(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    old_pid = invoke(event("Create", endpoint, props())).physical_id
+    new_pid = invoke(
+        event("Update", endpoint, props(name="transactional"), old_properties=props(), physical_id=old_pid)
+    ).physical_id
+    # Another resource fails; CloudFormation sends the swapped Update to the new id ...
+    rollback = invoke(
+        event("Update", endpoint, props(), old_properties=props(name="transactional"), physical_id=new_pid)
+    )
+    # ... which takes back the old set's options, still exactly as this resource made them
+    assert rollback.status == "SUCCESS"
+    assert rollback.physical_id == old_pid
+    # and the rollback's cleanup deletes the new id with the properties it had
+    cleanup = invoke(event("Delete", endpoint, props(name="transactional"), physical_id=new_pid))
+    assert cleanup.status == "SUCCESS"
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+    assert ses.tracking("transactional") == {}
+
+
+def test_fails_move_to_set_with_different_options_even_on_rollback(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    # Only options identical to the requested ones are taken over; anything else stays foreign.
+    ses.backend.config_sets["transactional"].tracking_options = {
+        "CustomRedirectDomain": "click.example.com",
+        "HttpsPolicy": "REQUIRE",
+    }
+    pid = invoke(event("Create", endpoint, props())).physical_id
+    moved = invoke(event("Update", endpoint, props(name="transactional"), old_properties=props(), physical_id=pid))
+    assert moved.status == "FAILED"
+    assert ses.tracking("transactional") == {"CustomRedirectDomain": "click.example.com", "HttpsPolicy": "REQUIRE"}
+
+
+def test_fails_move_when_the_policy_fails_and_removes_what_it_made_on_the_new_set(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    pid = invoke(event("Create", endpoint, props())).physical_id
+    ses.middleware.inject("deny", operation="PutConfigurationSetTrackingOptions")
+    moved = invoke(
+        event(
+            "Update", endpoint, props(name="transactional", policy="REQUIRE"), old_properties=props(), physical_id=pid
+        )
+    )
+    assert moved.status == "FAILED"
+    assert moved.physical_id == pid
+    assert ses.tracking("transactional") == {}
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+
+
+def test_update_from_a_foreign_physical_id_creates_and_returns_the_set_id(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    answer = invoke(
+        event("Update", endpoint, props(), old_properties=props(), physical_id="TrackingStack_Tracking_ABCDEFGH")
+    )
+    assert answer.status == "SUCCESS"
+    assert answer.physical_id == physical_id("marketing")
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+
+
+def test_duplicate_update_delivery_is_harmless(invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator) -> None:
+    pid = invoke(event("Create", endpoint, props())).physical_id
+    update = event("Update", endpoint, props(name="transactional"), old_properties=props(), physical_id=pid)
+    first, second = invoke(update), invoke(dict(update))
+    assert (first.status, second.status) == ("SUCCESS", "SUCCESS")
+    assert first.physical_id == physical_id("transactional")
+    assert ses.tracking("transactional") == {"CustomRedirectDomain": "click.example.com"}
+
+
+# --- Delete -----------------------------------------------------------------------------------------
+
+
+def test_delete_removes_the_options_and_a_second_delete_succeeds(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    pid = invoke(event("Create", endpoint, props(policy="REQUIRE"))).physical_id
+    delete = event("Delete", endpoint, props(policy="REQUIRE"), physical_id=pid)
+    assert invoke(delete).status == "SUCCESS"
+    assert ses.tracking("marketing") == {}
+    # a duplicate delivery, then a later Delete of the same id
+    assert invoke(dict(delete)).status == "SUCCESS"
+    again = invoke(event("Delete", endpoint, props(policy="REQUIRE"), physical_id=pid))
+    assert again.status == "SUCCESS"
+    assert again.physical_id == pid
+
+
+@pytest.mark.parametrize(
+    "foreign_id",
+    [
+        "TrackingStack_Tracking_K3J9QX2B",  # crhelper's, after a failed Create
+        "TrackingStack-Tracking-1WQ8JH3K2L0FZ",  # CloudFormation's, after a cancelled Create
+        "marketing",
+        "ses-tracking-options/",
+        "ses-tracking-options/market ing",
+        "",
+    ],
+)
+def test_delete_of_a_physical_id_never_issued_touches_nothing(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator, foreign_id: str
+) -> None:
+    ses.backend.config_sets["marketing"].tracking_options = {"CustomRedirectDomain": "click.example.com"}
+    answer = invoke(event("Delete", endpoint, props(), physical_id=foreign_id))
+    assert answer.status == "SUCCESS"
+    assert answer.physical_id == foreign_id or (foreign_id == "" and answer.physical_id)
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+    assert tracking_calls(ses) == []
+
+
+def test_delete_succeeds_when_the_set_is_gone(invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator) -> None:
+    pid = invoke(event("Create", endpoint, props())).physical_id
+    del ses.backend.config_sets["marketing"]
+    assert invoke(event("Delete", endpoint, props(), physical_id=pid)).status == "SUCCESS"
+
+
+def test_delete_succeeds_when_the_options_were_removed_out_of_band(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    pid = invoke(event("Create", endpoint, props())).physical_id
+    ses.backend.config_sets["marketing"].tracking_options = {}
+    assert invoke(event("Delete", endpoint, props(), physical_id=pid)).status == "SUCCESS"
+
+
+def test_delete_leaves_options_someone_else_changed(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    pid = invoke(event("Create", endpoint, props())).physical_id
+    ses.backend.config_sets["marketing"].tracking_options = {"CustomRedirectDomain": "theirs.example.com"}
+    assert invoke(event("Delete", endpoint, props(), physical_id=pid)).status == "SUCCESS"
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "theirs.example.com"}
+
+
+def test_delete_does_not_sleep(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # crhelper sleeps 120 s before answering a Delete unless told otherwise.
+    sleeps: list[float] = []
+    monkeypatch.setattr("crhelper.resource_helper.sleep", sleeps.append)
+    pid = invoke(event("Create", endpoint, props())).physical_id
+    assert invoke(event("Delete", endpoint, props(), physical_id=pid), timeout=600).status == "SUCCESS"
+    assert sleeps == []
+
+
+# --- Deadlines, answers and logs --------------------------------------------------------------------
+
+
+def test_fails_update_near_the_deadline_without_calling_ses_and_keeps_the_id(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    pid = invoke(event("Create", endpoint, props())).physical_id
+    ses.middleware.calls.clear()
+    answer = invoke(
+        event("Update", endpoint, props(domain="links.example.com"), old_properties=props(), physical_id=pid),
+        timeout=20,
+    )
+    assert answer.status == "FAILED"
+    assert answer.physical_id == pid
+    assert answer.reason.startswith("SES did not complete UpdateConfigurationSetTrackingOptions for 'marketing'")
+    assert ses.middleware.calls == []
+
+
+def test_the_last_resort_timer_answers_failed_with_the_events_physical_id(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stall outside SES (which has its own deadline guard) cannot be produced for real: stub one.
+    class Stalled:
+        def delete(self, *_args: object) -> None:
+            time.sleep(6)
+
+    monkeypatch.setattr(index, "_provider", Stalled)
+    request = event("Delete", endpoint, props(), physical_id=physical_id("marketing"))
+    started = time.monotonic()
+    index.handler(request, LambdaContext(timeout=4))
+    answer = endpoint.wait(request["RequestId"], timeout=1)
+    assert answer is not None
+    assert answer.status == "FAILED"
+    assert answer.physical_id == physical_id("marketing")
+    assert answer.reason == "The provider function ran out of time before SES answered; deploy again"
+    assert answer.received - started < 4, "the answer must arrive before the function's deadline"
+
+
+def test_answer_is_retried_when_the_endpoint_fails_the_first_put(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    # crhelper counts any HTTP status as delivered; a 5xx from S3 must be retried.
+    endpoint.fail_next(500, 503)
+    answer = invoke(event("Create", endpoint, props()))
+    assert answer.status == "SUCCESS"
+    assert endpoint.statuses == []
+
+
+def test_no_log_line_carries_the_response_url_signature_even_at_debug(
+    invoke: Invoke,
+    endpoint: ResponseEndpoint,
+    ses: SesEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(index.helper, "_log_level", "DEBUG")
+    caplog.set_level(logging.DEBUG)
+    request = event("Create", endpoint, props())
+    signature = request["ResponseURL"].rsplit("X-Amz-Signature=", 1)[1]
+    assert invoke(request).status == "SUCCESS"
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "ResponseURL" in logged, "crhelper's DEBUG event line should have been captured"
+    assert signature not in logged
+    assert "X-Amz-Credential" not in logged
+
+
+# --- Bad input: FAILED with a reason naming the property, and nothing sent to SES -------------------
+
+BAD_INPUT = [
+    pytest.param({}, "ConfigurationSetName is missing", id="empty-properties"),
+    pytest.param({"CustomRedirectDomain": "click.example.com"}, "ConfigurationSetName is missing", id="no-set"),
+    pytest.param({"ConfigurationSetName": "marketing"}, "CustomRedirectDomain is missing", id="no-domain"),
+    pytest.param(props(name=""), "ConfigurationSetName is empty", id="empty-set"),
+    pytest.param(props(domain=""), "CustomRedirectDomain is empty", id="empty-domain"),
+    pytest.param(props(name=["marketing"]), "ConfigurationSetName must be a string, got list", id="list-set"),
+    pytest.param(props(domain={"a": "b"}), "CustomRedirectDomain must be a string, got dict", id="map-domain"),
+    pytest.param(props(name="m" * 65), "ConfigurationSetName 'mmmmmmmmm", id="set-too-long"),
+    pytest.param(props(name="../marketing"), "ConfigurationSetName '../marketing' is not valid", id="path-set"),
+    pytest.param(props(name="market ing"), "ConfigurationSetName 'market ing' is not valid", id="space-set"),
+    pytest.param(props(domain="click"), "CustomRedirectDomain 'click' is not a hostname", id="one-label"),
+    pytest.param(
+        props(domain="https://click.example.com"), "CustomRedirectDomain 'https://click.example.com'", id="url"
+    ),
+    pytest.param(props(domain="click.example.com/x"), "CustomRedirectDomain 'click.example.com/x'", id="path-domain"),
+    pytest.param(props(domain="-click.example.com"), "CustomRedirectDomain '-click.example.com'", id="hyphen"),
+    pytest.param(props(domain="10.0.0.1"), "CustomRedirectDomain '10.0.0.1' is not a hostname", id="ip"),
+    pytest.param(
+        props(domain="klick.bücher.example"), "CustomRedirectDomain 'klick.bücher.example' is not ASCII", id="unicode"
+    ),
+    pytest.param(
+        props(domain=("a" * 63 + ".") * 4 + "com"), "CustomRedirectDomain is 259 characters long", id="long-domain"
+    ),
+    pytest.param(
+        props(domain=" click.example.com"), "CustomRedirectDomain ' click.example.com' has leading", id="white-space"
+    ),
+    pytest.param(
+        props(policy="ALWAYS"), "HttpsPolicy 'ALWAYS' is not one of REQUIRE, REQUIRE_OPEN_ONLY, OPTIONAL", id="policy"
+    ),
+    pytest.param(props(policy="require"), "HttpsPolicy 'require' is not one of", id="policy-case"),
+    pytest.param(
+        {**props(), "CustomRedirectDomian": "x.example.com"}, "unknown property: CustomRedirectDomian", id="typo"
+    ),
+]
+
+
+@pytest.mark.parametrize(("properties", "reason"), BAD_INPUT)
+@pytest.mark.parametrize("request_type", ["Create", "Update"])
+def test_fails_bad_input_with_a_reason_naming_the_property_and_changes_nothing(
+    invoke: Invoke,
+    endpoint: ResponseEndpoint,
+    ses: SesEmulator,
+    request_type: str,
+    properties: dict[str, Any],
+    reason: str,
+) -> None:
+    pid = physical_id("marketing")
+    ses.backend.config_sets["marketing"].tracking_options = {"CustomRedirectDomain": "click.example.com"}
+    ses.middleware.calls.clear()
+    extra: dict[str, Any] = {"old_properties": props(), "physical_id": pid} if request_type == "Update" else {}
+    answer = invoke(event(request_type, endpoint, properties, **extra))
+    assert answer.status == "FAILED"
+    assert answer.reason.startswith(reason), answer.reason
+    assert len(answer.reason) < MAX_REASON
+    assert ses.middleware.calls == []
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+    if request_type == "Update":
+        assert answer.physical_id == pid
+
+
+def test_fails_an_event_whose_properties_are_not_a_map(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    request = event("Create", endpoint, props())
+    request["ResourceProperties"] = "ConfigurationSetName=marketing"
+    answer = invoke(request)
+    assert answer.status == "FAILED"
+    assert answer.reason == "ResourceProperties must be a map, got str"
