@@ -172,7 +172,7 @@ helper = _make_helper()
 
 @functools.cache
 def _provider() -> TrackingOptionsProvider:
-    return TrackingOptionsProvider(SesTracking(*make_clients(helper.time_left)))
+    return TrackingOptionsProvider(SesTracking(*make_clients(helper.time_left), time_left=helper.time_left))
 
 
 def _props_or_none(props: object) -> TrackingProps | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,13 +20,16 @@ if TYPE_CHECKING:
 
 __all__ = ["CLIENT_CONFIG", "Current", "DeadlineExceededError", "SesTracking", "make_clients"]
 
-logger = logging.getLogger(__name__)
-
 CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 10
-MAX_ATTEMPTS = 10
-# botocore's standard mode sleeps at most 20 s between attempts.
-MAX_BACKOFF = 20
+# botocore retries network faults and 5xx this many times in all, sleeping at most 1 s, then 2 s.
+MAX_ATTEMPTS = 3
+MAX_BACKOFF = 2
+# SES's control plane allows about one call a second. botocore backs off exponentially up to 20 s,
+# which leaves the allowance unused while a stack's resources queue for it; throttled calls are
+# instead retried after a short random pause until the deadline nears.
+THROTTLE_PAUSE = 2.0
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "TooManyRequests"})
 # Time kept back, after SES gives up, to send the answer to CloudFormation.
 ANSWER_MARGIN = 8
 # An attempt starts only if it, the backoff after it, and the answer can all still finish in time.
@@ -96,8 +100,8 @@ def _mapped(error: Exception, action: str, name: str, domain: str | None = None)
         )
     elif code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
         reason = f"SES denied {action} on '{name}': the provider's role lacks ses:{action}"
-    elif code in {"Throttling", "TooManyRequests", "ThrottlingException"}:
-        reason = f"SES throttled {action} on '{name}' through {MAX_ATTEMPTS} attempts; deploy again later"
+    elif code in THROTTLING_CODES:
+        reason = f"SES throttled {action} on '{name}' until the function had to answer; deploy again later"
     else:
         reason = f"SES {action} failed on '{name}': {code}: {message}"
     return SesOperationError(reason, code=code)
@@ -106,12 +110,20 @@ def _mapped(error: Exception, action: str, name: str, domain: str | None = None)
 class SesTracking:
     """Tracking-options calls; expected absences come back as values, everything else as SesOperationError."""
 
-    def __init__(self, v1: SESClient, v2: SESV2Client) -> None:
+    def __init__(
+        self,
+        v1: SESClient,
+        v2: SESV2Client,
+        time_left: Callable[[], float],
+        pause: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._v1 = v1
         self._v2 = v2
+        self._time_left = time_left
+        self._pause = pause
 
-    @staticmethod
     def _call(
+        self,
         action: str,
         call: Callable[[], Any],
         name: str,
@@ -119,14 +131,19 @@ class SesTracking:
         absent: frozenset[str] = frozenset(),
     ) -> Any:
         """The response of call(), or None when SES answers with one of the absent codes."""
-        try:
-            return call()
-        except ClientError as error:
-            if _code(error) in absent:
-                return None
-            raise _mapped(error, action, name, domain) from error
-        except (BotoCoreError, DeadlineExceededError) as error:
-            raise _mapped(error, action, name, domain) from error
+        while True:
+            try:
+                return call()
+            except ClientError as error:
+                code = _code(error)
+                if code in absent:
+                    return None
+                if code in THROTTLING_CODES and self._time_left() - THROTTLE_PAUSE >= ATTEMPT_BUDGET:
+                    self._pause(random.uniform(0, THROTTLE_PAUSE))  # noqa: S311 - jitter, not a secret
+                    continue
+                raise _mapped(error, action, name, domain) from error
+            except (BotoCoreError, DeadlineExceededError) as error:
+                raise _mapped(error, action, name, domain) from error
 
     def create(self, name: str, domain: str) -> bool:
         """Create the options; False, changing nothing, when the set already has some."""

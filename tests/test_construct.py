@@ -121,7 +121,7 @@ def test_the_function_runs_python_3_14_and_times_out_before_cloudformation_gives
     assert function["Timeout"] == 120
     assert function["Environment"] == {"Variables": {"LOG_LEVEL": "INFO"}}
     service_timeout = int(only(template, RESOURCE_TYPE)["Properties"]["ServiceTimeout"])
-    # The handler stops calling SES 41 s before its deadline; CloudFormation waits a minute longer still.
+    # The handler stops calling SES 23 s before its deadline; CloudFormation waits a minute longer still.
     assert function["Timeout"] < service_timeout <= 300
 
 

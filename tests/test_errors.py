@@ -24,7 +24,7 @@ def client_error(code: str, message: str = "message from SES") -> ClientError:
         ("BadRequestException", "SES rejected CustomRedirectDomain 'click.example.com'"),
         ("AccessDenied", "SES denied CreateConfigurationSetTrackingOptions on 'marketing'"),
         ("AccessDeniedException", "SES denied CreateConfigurationSetTrackingOptions on 'marketing'"),
-        ("Throttling", "SES throttled CreateConfigurationSetTrackingOptions on 'marketing' through 10 attempts"),
+        ("Throttling", "SES throttled CreateConfigurationSetTrackingOptions on 'marketing' until the function had"),
         ("ThrottlingException", "SES throttled CreateConfigurationSetTrackingOptions on 'marketing'"),
         ("TooManyRequestsException", "SES throttled CreateConfigurationSetTrackingOptions on 'marketing'"),
         ("InternalFailure", "SES CreateConfigurationSetTrackingOptions failed on 'marketing': InternalFailure"),

@@ -504,3 +504,38 @@ def test_fails_an_event_whose_properties_are_not_a_map(
     answer = invoke(request)
     assert answer.status == "FAILED"
     assert answer.reason == "ResourceProperties must be a map, got str"
+
+
+# --- SES faults -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["500", "reset", "throttle"])
+def test_transient_ses_faults_are_retried(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator, fault: str
+) -> None:
+    ses.middleware.inject(fault, operation="CreateConfigurationSetTrackingOptions", times=2)
+    answer = invoke(event("Create", endpoint, props()))
+    assert answer.status == "SUCCESS"
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+    outcomes = [call.outcome for call in ses.middleware.calls if call.operation.startswith("Create")]
+    assert outcomes == [fault, fault, "passed"]
+
+
+def test_throttling_is_retried_past_botocores_attempts(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    ses.middleware.inject("throttle", operation="CreateConfigurationSetTrackingOptions", times=5)
+    assert invoke(event("Create", endpoint, props())).status == "SUCCESS"
+
+
+def test_fails_when_throttling_outlasts_the_time_left(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    ses.middleware.inject("throttle", operation="CreateConfigurationSetTrackingOptions", times=1000)
+    answer = invoke(event("Create", endpoint, props()), timeout=28)
+    assert answer.status == "FAILED"
+    assert answer.reason == (
+        "SES throttled CreateConfigurationSetTrackingOptions on 'marketing' until the function had to answer; "
+        "deploy again later"
+    )
+    assert ses.tracking("marketing") == {}
