@@ -30,6 +30,10 @@ os.environ.update(
     AWS_DEFAULT_REGION=REGION,
 )
 os.environ.pop("AWS_PROFILE", None)
+# jsii runs on the Node.js that `make` installs (22), not the machine's end-of-life one.
+_NODE_BIN = Path(__file__).resolve().parent.parent / "node_modules" / ".bin"
+if (_NODE_BIN / "node").exists() and not os.environ.get("PATH", "").startswith(str(_NODE_BIN)):
+    os.environ["PATH"] = f"{_NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,214 @@
+"""Lambda on loopback: the Runtime API served here, the function under AWS's runtime interface client
+(awslambdaric) in its own process, with an interpreter that has only boto3 and awslambdaric, as the
+managed runtime has. The function's code is the bundled asset from cdk.out, exactly as uploaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_VENV = ROOT / ".venv-lambda"
+# What the managed Python runtime provides besides the standard library.
+LAMBDA_PACKAGES = ("boto3", "awslambdaric==4.2.2")
+PREFIX = "/2018-06-01/runtime"
+
+
+def lambda_python() -> Path:
+    """An interpreter with only boto3 and awslambdaric, made once and kept in .venv-lambda."""
+    python = LAMBDA_VENV / "bin" / "python"
+    marker = LAMBDA_VENV / ".installed"
+    wanted = "\n".join(LAMBDA_PACKAGES)
+    if not (marker.is_file() and marker.read_text() == wanted and python.exists()):
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(LAMBDA_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *LAMBDA_PACKAGES],
+            check=True,
+        )
+        marker.write_text(wanted)
+    return python
+
+
+@dataclass
+class Invocation:
+    event: dict[str, Any]
+    deadline_ms: int
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    finished: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: dict[str, Any] | None = None
+
+
+class RuntimeApi:
+    """The Lambda Runtime API: /invocation/next, /response, /error and /init/error."""
+
+    def __init__(self, function_arn: str) -> None:
+        self.function_arn = function_arn
+        self.pending: queue.Queue[Invocation | None] = queue.Queue()
+        self.invocations: dict[str, Invocation] = {}
+        self.init_error: dict[str, Any] | None = None
+        self.init_failed = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        self.pending.put(None)
+        self._server.shutdown()
+        self._server.server_close()
+
+    def submit(self, event: dict[str, Any], timeout: float) -> Invocation:
+        invocation = Invocation(event, deadline_ms=int((time.time() + timeout) * 1000))
+        self.invocations[invocation.request_id] = invocation
+        self.pending.put(invocation)
+        return invocation
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+            def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path != f"{PREFIX}/invocation/next":
+                    self._reply(404)
+                    return
+                invocation = api.pending.get()
+                if invocation is None:
+                    return
+                self._reply(
+                    200,
+                    json.dumps(invocation.event).encode(),
+                    {
+                        "Content-Type": "application/json",
+                        "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+                        "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
+                        "Lambda-Runtime-Invoked-Function-Arn": api.function_arn,
+                        "Lambda-Runtime-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0",
+                    },
+                )
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                parts = self.path.removeprefix(PREFIX).strip("/").split("/")
+                if parts == ["init", "error"]:
+                    api.init_error = json.loads(body or b"{}")
+                    api.init_failed.set()
+                    self._reply(202)
+                elif len(parts) == 3 and parts[0] == "invocation" and parts[1] in api.invocations:
+                    invocation = api.invocations[parts[1]]
+                    if parts[2] == "response":
+                        invocation.result = json.loads(body) if body else None
+                    else:
+                        invocation.error = json.loads(body or b"{}")
+                    invocation.finished.set()
+                    self._reply(202)
+                else:
+                    self._reply(404)
+
+        return Handler
+
+
+@dataclass
+class FunctionSpec:
+    """What the template says of the provider function."""
+
+    code_dir: Path
+    handler: str
+    timeout: float
+    environment: dict[str, str]
+
+
+class FunctionProcess:
+    """One execution environment: a warm process that serves invocations one after another."""
+
+    def __init__(self, spec: FunctionSpec, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.spec = spec
+        self.log_path = log_path
+        self.api = RuntimeApi("arn:aws:lambda:us-east-1:123456789012:function:TrackingStack-Provider")
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(spec.code_dir),
+            "PYTHONNOUSERSITE": "1",
+            "LAMBDA_TASK_ROOT": str(spec.code_dir),
+            "_HANDLER": spec.handler,
+            "AWS_LAMBDA_RUNTIME_API": self.api.address,
+            "AWS_LAMBDA_FUNCTION_NAME": "TrackingStack-Provider",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/TrackingStack-Provider",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/27/[$LATEST]0123456789abcdef0123456789abcdef",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.14",
+            **{key: os.environ[key] for key in _PASSED_THROUGH if key in os.environ},
+            **spec.environment,
+            **(extra_env or {}),
+        }
+        self._log: IO[bytes] = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(lambda_python()), "-m", "awslambdaric", spec.handler],
+            cwd=spec.code_dir,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.killed_at_deadline = False
+
+    def invoke(self, event: dict[str, Any], timeout: float | None = None) -> Invocation:
+        """Run one event and wait as Lambda does: at the deadline the process is killed."""
+        limit = self.spec.timeout if timeout is None else timeout
+        invocation = self.api.submit(event, limit)
+        if not invocation.finished.wait(limit + 0.5):
+            self.killed_at_deadline = True
+            self.process.kill()
+        return invocation
+
+    def logs(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.api.close()
+        self._log.close()
+
+
+# The account and endpoints of the loopback AWS the function talks to.
+_PASSED_THROUGH = (
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL_SES",
+    "AWS_ENDPOINT_URL_SESV2",
+    "SSL_CERT_FILE",
+)

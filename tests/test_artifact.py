@@ -1,0 +1,350 @@
+"""The bundled provider from cdk.out, run under awslambdaric against SES on loopback, driven by events
+built from the synthesized template the way CloudFormation builds them."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import aws_ses as ses_lib
+
+from lambda_handler.properties import physical_id
+from tests.cfn import Answer, ResponseEndpoint, event
+from tests.lambda_runtime import FunctionProcess, FunctionSpec, lambda_python
+from tests.ses_emulator import SesEmulator, TokenBucket
+from tests.synthesized import Synthesized, synthesize
+from tests.test_lifecycle import BAD_INPUT, MAX_REASON
+
+pytestmark = pytest.mark.slow
+
+Run = Callable[..., Answer]
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Synthesized]:
+    """Synthesize a stack per distinct set of construct arguments, once."""
+    made: dict[str, Synthesized] = {}
+
+    def make(**kwargs: Any) -> Synthesized:
+        key = json.dumps({k: str(v) for k, v in sorted(kwargs.items())})
+        if key not in made:
+            made[key] = synthesize(tmp_path_factory.mktemp("cdk.out"), **kwargs)
+        return made[key]
+
+    return make
+
+
+def properties(stacks: Callable[..., Synthesized], **kwargs: Any) -> dict[str, Any]:
+    return stacks(**kwargs).resource_properties("Tracking0")
+
+
+@pytest.fixture(scope="module")
+def spec(stacks: Callable[..., Synthesized]) -> FunctionSpec:
+    found = stacks().function()
+    # Every stack bundles the same code.
+    assert stacks(https_policy=ses_lib.HttpsPolicy.REQUIRE).function().code_dir.name == found.code_dir.name
+    return found
+
+
+@pytest.fixture(scope="module")
+def warm(
+    spec: FunctionSpec, ca: object, ses_server: SesEmulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FunctionProcess]:
+    """One execution environment kept warm across the module's events, as Lambda keeps one."""
+    process = FunctionProcess(spec, tmp_path_factory.mktemp("logs") / "warm.log")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def run(warm: FunctionProcess, endpoint: ResponseEndpoint, ses: SesEmulator) -> Run:
+    def send(request: dict[str, Any], *, timeout: float | None = None) -> Answer:
+        invocation = warm.invoke(request, timeout)
+        assert not warm.killed_at_deadline, f"the function hit its deadline:\n{warm.logs()[-3000:]}"
+        assert invocation.error is None, invocation.error
+        answer = endpoint.wait(request["RequestId"], timeout=2)
+        assert answer is not None, f"no answer for {request['RequestType']}:\n{warm.logs()[-3000:]}"
+        return answer
+
+    return send
+
+
+def test_the_bundle_needs_nothing_but_the_managed_runtime(spec: FunctionSpec) -> None:
+    # crhelper comes from the bundle, not from the interpreter.
+    bare = subprocess.run([str(lambda_python()), "-c", "import crhelper"], capture_output=True, check=False)
+    assert bare.returncode != 0
+    installed = subprocess.run(
+        [str(lambda_python()), "-m", "pip", "list", "--format=json"], capture_output=True, check=True, text=True
+    )
+    names = {package["name"].lower() for package in json.loads(installed.stdout)}
+    assert {"boto3", "awslambdaric"} <= names
+    assert not names & {"crhelper", "aws-cdk-lib", "moto"}
+    assert (spec.code_dir / "crhelper" / "resource_helper.py").is_file()
+
+
+@pytest.mark.parametrize("policy", [None, ses_lib.HttpsPolicy.REQUIRE], ids=["no-policy", "require-https"])
+def test_whole_lifecycle(
+    run: Run, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized], policy: Any
+) -> None:
+    expected_policy = {"HttpsPolicy": policy.value} if policy else {}
+    first = properties(stacks, https_policy=policy)
+    # create
+    created = run(event("Create", endpoint, first))
+    assert (created.status, created.physical_id) == ("SUCCESS", physical_id("marketing"))
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com", **expected_policy}
+    # change the domain
+    second = properties(stacks, https_policy=policy, domain="links.example.com")
+    changed = run(event("Update", endpoint, second, old_properties=first, physical_id=created.physical_id))
+    assert (changed.status, changed.physical_id) == ("SUCCESS", created.physical_id)
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "links.example.com", **expected_policy}
+    # move to another set, then CloudFormation's cleanup of the old id
+    third = properties(stacks, https_policy=policy, domain="links.example.com", set_name="transactional")
+    moved = run(event("Update", endpoint, third, old_properties=second, physical_id=changed.physical_id))
+    assert (moved.status, moved.physical_id) == ("SUCCESS", physical_id("transactional"))
+    assert run(event("Delete", endpoint, second, physical_id=changed.physical_id)).status == "SUCCESS"
+    assert ses.tracking("marketing") == {}
+    assert ses.tracking("transactional") == {"CustomRedirectDomain": "links.example.com", **expected_policy}
+    # delete, and delete again
+    for _ in range(2):
+        deleted = run(event("Delete", endpoint, third, physical_id=moved.physical_id))
+        assert (deleted.status, deleted.physical_id) == ("SUCCESS", moved.physical_id)
+    assert ses.tracking("transactional") == {}
+
+
+def test_failed_create_then_its_rollback_delete(
+    run: Run, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized]
+) -> None:
+    ses.backend.config_sets["marketing"].tracking_options = {"CustomRedirectDomain": "theirs.example.com"}
+    props = properties(stacks)
+    created = run(event("Create", endpoint, props))
+    assert created.status == "FAILED"
+    assert "already has tracking options" in created.reason
+    assert run(event("Delete", endpoint, props, physical_id=created.physical_id)).status == "SUCCESS"
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "theirs.example.com"}
+
+
+def test_failed_update_then_the_swapped_rollback_update(
+    run: Run, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized]
+) -> None:
+    old = properties(stacks)
+    new = properties(stacks, domain="click.unverified.org")
+    pid = run(event("Create", endpoint, old)).physical_id
+    failed = run(event("Update", endpoint, new, old_properties=old, physical_id=pid))
+    assert failed.status == "FAILED"
+    assert failed.reason.startswith("SES rejected CustomRedirectDomain 'click.unverified.org'")
+    rollback = run(event("Update", endpoint, old, old_properties=new, physical_id=pid))
+    assert (rollback.status, rollback.physical_id) == ("SUCCESS", pid)
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+
+
+def test_foreign_physical_ids_and_duplicate_deliveries(
+    run: Run, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized]
+) -> None:
+    props = properties(stacks)
+    create = event("Create", endpoint, props)
+    assert run(create).status == "SUCCESS"
+    run(dict(create))  # duplicate delivery
+    assert endpoint.answers[create["RequestId"]][0].status == "SUCCESS"
+    for foreign in ("TrackingStack_Tracking0_ABCD1234", "TrackingStack-Tracking0-1AB2CD3EF4GH"):
+        assert run(event("Delete", endpoint, props, physical_id=foreign)).status == "SUCCESS"
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+    delete = event("Delete", endpoint, props, physical_id=physical_id("marketing"))
+    assert [run(delete).status, run(dict(delete)).status] == ["SUCCESS", "SUCCESS"]
+    assert ses.tracking("marketing") == {}
+
+
+def test_out_of_band_changes(
+    run: Run, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized]
+) -> None:
+    props = properties(stacks)
+    pid = run(event("Create", endpoint, props)).physical_id
+    # the options removed by hand: an Update puts them back
+    ses.backend.config_sets["marketing"].tracking_options = {}
+    assert run(event("Update", endpoint, props, old_properties=props, physical_id=pid)).status == "SUCCESS"
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+    # the options changed by someone else: a Delete leaves them
+    ses.backend.config_sets["marketing"].tracking_options = {"CustomRedirectDomain": "theirs.example.com"}
+    assert run(event("Delete", endpoint, props, physical_id=pid)).status == "SUCCESS"
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "theirs.example.com"}
+    # the set deleted: an Update says so, a Delete succeeds
+    del ses.backend.config_sets["marketing"]
+    updated = run(event("Update", endpoint, props, old_properties=props, physical_id=pid))
+    assert updated.status == "FAILED"
+    assert updated.reason.startswith("Configuration set 'marketing' does not exist")
+    assert run(event("Delete", endpoint, props, physical_id=pid)).status == "SUCCESS"
+
+
+@pytest.mark.parametrize(("bad", "reason"), BAD_INPUT)
+def test_bad_input_fails_fast_and_changes_nothing(
+    run: Run, endpoint: ResponseEndpoint, ses: SesEmulator, bad: dict[str, Any], reason: str
+) -> None:
+    ses.middleware.calls.clear()
+    answer = run(event("Create", endpoint, bad))
+    assert answer.status == "FAILED"
+    assert answer.reason.startswith(reason)
+    assert len(answer.reason) < MAX_REASON
+    assert ses.middleware.calls == []
+    assert ses.tracking("marketing") == {}
+
+
+# --- Faults -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["500", "throttle", "reset"])
+def test_transient_ses_faults_are_ridden_out(
+    run: Run, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized], fault: str
+) -> None:
+    ses.middleware.inject(fault, operation="CreateConfigurationSetTrackingOptions", times=2)
+    assert run(event("Create", endpoint, properties(stacks))).status == "SUCCESS"
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+
+
+def test_ses_slower_than_the_read_timeout_is_retried(
+    run: Run, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized]
+) -> None:
+    ses.middleware.inject("slow", operation="CreateConfigurationSetTrackingOptions", delay=12)
+    assert run(event("Create", endpoint, properties(stacks))).status == "SUCCESS"
+    outcomes = [c.outcome for c in ses.middleware.calls if c.operation == "CreateConfigurationSetTrackingOptions"]
+    assert outcomes == ["slow", "passed"]
+
+
+def test_the_answer_survives_a_refused_connection_and_a_failed_put(
+    warm: FunctionProcess, ses: SesEmulator, stacks: Callable[..., Synthesized], ca: Any
+) -> None:
+    # GIVEN an endpoint that refuses connections for a while, then fails the first PUT
+    late = ResponseEndpoint(ca)
+    late.fail_next(500)
+    timer = threading.Timer(1.5, late.start)
+    timer.start()
+    try:
+        request = event("Create", late, properties(stacks))
+        warm.invoke(request)
+        answer = late.wait(request["RequestId"], timeout=2)
+    finally:
+        timer.join()
+        late.stop()
+    # THEN the function kept trying, and CloudFormation got the answer
+    assert answer is not None
+    assert answer.status == "SUCCESS"
+    assert late.statuses == []
+    assert "ConnectionRefusedError" in warm.logs()
+
+
+def test_near_its_deadline_the_function_answers_failed_with_the_events_id(
+    warm: FunctionProcess, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized]
+) -> None:
+    props = properties(stacks)
+    ses.backend.config_sets["marketing"].tracking_options = {"CustomRedirectDomain": "click.example.com"}
+    # SES hangs past the read timeout, and the function has 30 s left
+    ses.middleware.inject("slow", delay=15)
+    request = event("Update", endpoint, props, old_properties=props, physical_id=physical_id("marketing"))
+    invocation = warm.invoke(request, timeout=30)
+    answer = endpoint.wait(request["RequestId"], timeout=1)
+    assert answer is not None
+    assert not warm.killed_at_deadline
+    assert answer.status == "FAILED"
+    assert answer.physical_id == physical_id("marketing")
+    assert answer.reason.startswith("SES did not complete UpdateConfigurationSetTrackingOptions for 'marketing'")
+    # the answer went out, and the invocation returned, before Lambda would have killed it
+    assert invocation.finished.is_set()
+
+
+def test_an_ses_outage_is_answered_before_the_deadline(
+    warm: FunctionProcess, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized]
+) -> None:
+    ses.middleware.inject("500", times=1000)
+    request = event("Create", endpoint, properties(stacks))
+    warm.invoke(request, timeout=30)
+    answer = endpoint.wait(request["RequestId"], timeout=1)
+    assert answer is not None
+    assert not warm.killed_at_deadline
+    assert answer.status == "FAILED"
+    assert answer.reason.startswith("SES CreateConfigurationSetTrackingOptions failed on 'marketing': InternalFailure")
+
+
+# --- Load -------------------------------------------------------------------------------------------
+
+
+def test_twenty_parallel_creates_share_ses_one_call_a_second(
+    spec: FunctionSpec,
+    endpoint: ResponseEndpoint,
+    ses: SesEmulator,
+    stacks: Callable[..., Synthesized],
+    tmp_path: Path,
+    record_property: Callable[[str, object], None],
+) -> None:
+    # GIVEN a stack of twenty TrackingOptions and SES allowing one tracking-options call a second
+    synthesized = stacks(count=20)
+    events = []
+    for index in range(20):
+        if index:
+            ses.backend.create_configuration_set(f"marketing{index}")
+        events.append(event("Create", endpoint, synthesized.resource_properties(f"Tracking{index}")))
+    service_timeout = float(events[0]["ResourceProperties"]["ServiceTimeout"])
+    functions = [FunctionProcess(spec, tmp_path / f"function{index}.log") for index in range(20)]
+    ses.middleware.bucket = TokenBucket(rate=1.0)
+    try:
+        # WHEN CloudFormation sends all twenty Creates at once, each to its own execution environment
+        started = time.monotonic()
+        for function, request in zip(functions, events, strict=True):
+            threading.Thread(target=function.invoke, args=(request,), daemon=True).start()
+        answers = [endpoint.wait(request["RequestId"], timeout=service_timeout) for request in events]
+        elapsed = time.monotonic() - started
+    finally:
+        for function in functions:
+            function.stop()
+    # THEN every one succeeds, inside its ServiceTimeout
+    assert all(answer is not None and answer.status == "SUCCESS" for answer in answers), answers
+    assert all(ses.tracking(request["ResourceProperties"]["ConfigurationSetName"]) for request in events)
+    throttled = sum(1 for call in ses.middleware.calls if call.outcome == "throttle")
+    record_property("twenty_creates_seconds", round(elapsed, 1))
+    record_property("throttled_calls", throttled)
+    print(f"\n20 parallel Creates at 1 call/s: {elapsed:.1f} s, {throttled} throttled calls")
+
+
+# --- Secrecy ----------------------------------------------------------------------------------------
+
+_SIGNATURE = re.compile(r"X-Amz-Signature=([0-9a-f]{64})")
+
+
+@pytest.mark.parametrize("log_format", ["Text", "JSON"])
+def test_no_response_url_signature_reaches_the_logs_at_any_level(
+    spec: FunctionSpec,
+    endpoint: ResponseEndpoint,
+    ses: SesEmulator,
+    stacks: Callable[..., Synthesized],
+    tmp_path: Path,
+    log_format: str,
+) -> None:
+    debug = {"LOG_LEVEL": "DEBUG", "AWS_LAMBDA_LOG_LEVEL": "DEBUG", "AWS_LAMBDA_LOG_FORMAT": log_format}
+    function = FunctionProcess(spec, tmp_path / "debug.log", extra_env=debug)
+    props = properties(stacks)
+    requests = [
+        event("Create", endpoint, props),
+        event("Create", endpoint, {**props, "CustomRedirectDomain": "not a domain"}),
+        event("Update", endpoint, props, old_properties=props, physical_id=physical_id("marketing")),
+        event("Delete", endpoint, props, physical_id=physical_id("marketing")),
+    ]
+    endpoint.fail_next(500)  # a retried delivery logs too
+    try:
+        for request in requests:
+            function.invoke(request)
+            assert endpoint.wait(request["RequestId"], timeout=2) is not None
+    finally:
+        function.stop()
+    logs = function.logs()
+    # DEBUG logging is really on: crhelper logged the whole event, ResponseURL included.
+    assert "DEBUG" in logs.upper()
+    assert "ResponseURL" in logs
+    for request in requests:
+        signature = _SIGNATURE.search(request["ResponseURL"])
+        assert signature is not None
+        assert signature.group(1) not in logs
+    assert "X-Amz-Credential" not in logs
