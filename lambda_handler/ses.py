@@ -34,6 +34,9 @@ THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyReque
 ANSWER_MARGIN = 8
 # An attempt starts only if it, the backoff after it, and the answer can all still finish in time.
 ATTEMPT_BUDGET = CONNECT_TIMEOUT + READ_TIMEOUT + MAX_BACKOFF + ANSWER_MARGIN
+# A throttled call is tried again only if the pause, botocore's backoffs (1 s, then 2 s at most) and
+# a second for its quick attempts fit before that limit, so that giving up is reported as throttling.
+THROTTLE_RETRY_BUDGET = ATTEMPT_BUDGET + THROTTLE_PAUSE + 1 + MAX_BACKOFF + 1
 
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
@@ -138,7 +141,7 @@ class SesTracking:
                 code = _code(error)
                 if code in absent:
                     return None
-                if code in THROTTLING_CODES and self._time_left() - THROTTLE_PAUSE >= ATTEMPT_BUDGET:
+                if code in THROTTLING_CODES and self._time_left() >= THROTTLE_RETRY_BUDGET:
                     self._pause(random.uniform(0, THROTTLE_PAUSE))  # noqa: S311 - jitter, not a secret
                     continue
                 raise _mapped(error, action, name, domain) from error

@@ -532,7 +532,7 @@ def test_fails_when_throttling_outlasts_the_time_left(
     invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
 ) -> None:
     ses.middleware.inject("throttle", operation="CreateConfigurationSetTrackingOptions", times=1000)
-    answer = invoke(event("Create", endpoint, props()), timeout=28)
+    answer = invoke(event("Create", endpoint, props()), timeout=30)
     assert answer.status == "FAILED"
     assert answer.reason == (
         "SES throttled CreateConfigurationSetTrackingOptions on 'marketing' until the function had to answer; "
