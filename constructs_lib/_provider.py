@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -50,6 +50,15 @@ class TrackingOptionsProvider(Construct):
         self.log_group = logs.LogGroup(self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR)
         self.log_group.grant_write(self.role)
         self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(V1_ACTIONS), resources=["*"]))
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason=(
+                    "SES v1 Create/Update/DeleteConfigurationSetTrackingOptions support no resource-level "
+                    "permissions, so they need Resource *; the SES v2 actions are scoped to each set's ARN"
+                ),
+            )
+        )
         self.function = lambda_.Function(
             self,
             "Function",

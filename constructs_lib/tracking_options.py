@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from aws_cdk import Aws, CustomResource, Fn, RemovalPolicy, Token
+from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ses as ses
 from constructs import Construct
 
@@ -43,6 +44,27 @@ def _check_domain(domain: str) -> None:
         raise ValueError(msg)
 
 
+def _zone_name(zone: route53.IHostedZone) -> str | None:
+    """The zone's name, or None for a zone imported by id alone (CDK then cannot tell it)."""
+    try:
+        name = zone.zone_name
+    except RuntimeError:
+        return None
+    return None if Token.is_unresolved(name) else name.rstrip(".")
+
+
+def _check_in_zone(domain: str, zone: route53.IHostedZone) -> None:
+    zone_name = _zone_name(zone)
+    if zone_name is None or Token.is_unresolved(domain):
+        return
+    if not domain.lower().endswith("." + zone_name.lower()):
+        msg = (
+            f"custom_redirect_domain {domain!r} is not a subdomain of hosted_zone {zone_name!r}: "
+            "pass the zone that holds the domain, or omit hosted_zone and create the CNAME yourself"
+        )
+        raise ValueError(msg)
+
+
 class TrackingOptions(Construct):
     """Custom open and click tracking domain of an SES configuration set, owned or imported.
 
@@ -62,6 +84,9 @@ class TrackingOptions(Construct):
         ``REQUIRE`` and ``REQUIRE_OPEN_ONLY`` need an HTTPS endpoint such as CloudFront in front of the domain.
     :param removal_policy: what happens to the tracking options when the construct leaves the stack.
         When omitted, ``RemovalPolicy.DESTROY``: they are removed. ``RETAIN`` leaves them on the set.
+    :param hosted_zone: the Route 53 zone that holds ``custom_redirect_domain``. When given, the
+        construct also creates the CNAME record from the domain to :attr:`cname_target`. When omitted,
+        no DNS record is created: add the CNAME wherever the domain's DNS is served.
     """
 
     def __init__(
@@ -73,11 +98,14 @@ class TrackingOptions(Construct):
         custom_redirect_domain: str,
         https_policy: ses.HttpsPolicy | None = None,
         removal_policy: RemovalPolicy | None = None,
+        hosted_zone: route53.IHostedZone | None = None,
     ) -> None:
         super().__init__(scope, id_)
         name = configuration_set.configuration_set_name
         _check_set_name(name)
         _check_domain(custom_redirect_domain)
+        if hosted_zone is not None:
+            _check_in_zone(custom_redirect_domain, hosted_zone)
 
         provider = TrackingOptionsProvider.of(self)
         provider.allow(name)
@@ -101,3 +129,17 @@ class TrackingOptions(Construct):
         """The custom redirect domain, available once the tracking options exist."""
         self.cname_target: str = Fn.join("", ["r.", Aws.REGION, ".awstrack.me"])
         """What the domain's CNAME record must point to: ``r.<region>.awstrack.me``, region resolved at deploy time."""
+        self.cname_record: route53.CnameRecord | None = None
+        """The CNAME record, when ``hosted_zone`` was given; otherwise None."""
+        if hosted_zone is not None:
+            self.cname_record = route53.CnameRecord(
+                self,
+                "Cname",
+                zone=hosted_zone,
+                # Fully qualified, so that a zone imported by id alone works too.
+                record_name=custom_redirect_domain
+                if Token.is_unresolved(custom_redirect_domain)
+                else f"{custom_redirect_domain}.",
+                domain_name=self.cname_target,
+                comment="SES open and click tracking",
+            )

@@ -9,6 +9,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
+from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ses as ses
 
 from constructs_lib import TrackingOptions, _bundle
@@ -298,3 +299,67 @@ def test_the_asset_hash_follows_the_handler_and_the_crhelper_version(
     )
     crhelper_changed, _ = synth_asset(tmp_path / "crhelper-changed")
     assert len({original, handler_changed, crhelper_changed}) == 3
+
+
+# --- The CNAME record -------------------------------------------------------------------------------
+
+
+def test_with_a_hosted_zone_it_creates_the_cname_to_the_regional_tracking_host() -> None:
+    stack = make_stack()
+    zone = route53.HostedZone.from_hosted_zone_attributes(
+        stack, "Zone", hosted_zone_id="Z0123456789ABCDEFGHIJ", zone_name="example.com"
+    )
+    tracking = TrackingOptions(
+        stack,
+        "Tracking",
+        configuration_set=imported(stack),
+        custom_redirect_domain="click.example.com",
+        hosted_zone=zone,
+    )
+    assert tracking.cname_record is not None
+    template_of(stack).has_resource_properties(
+        "AWS::Route53::RecordSet",
+        {
+            "Type": "CNAME",
+            "Name": "click.example.com.",
+            "HostedZoneId": "Z0123456789ABCDEFGHIJ",
+            "ResourceRecords": [{"Fn::Join": ["", ["r.", {"Ref": "AWS::Region"}, ".awstrack.me"]]}],
+        },
+    )
+
+
+def test_without_a_hosted_zone_no_record_is_created() -> None:
+    stack = make_stack()
+    tracking = TrackingOptions(
+        stack, "Tracking", configuration_set=imported(stack), custom_redirect_domain="click.example.com"
+    )
+    assert tracking.cname_record is None
+    template_of(stack).resource_count_is("AWS::Route53::RecordSet", 0)
+
+
+def test_a_zone_imported_by_id_alone_still_gets_the_record() -> None:
+    stack = make_stack()
+    zone = route53.HostedZone.from_hosted_zone_id(stack, "Zone", "Z0123456789ABCDEFGHIJ")
+    TrackingOptions(
+        stack,
+        "Tracking",
+        configuration_set=imported(stack),
+        custom_redirect_domain="click.example.com",
+        hosted_zone=zone,
+    )
+    template_of(stack).resource_count_is("AWS::Route53::RecordSet", 1)
+
+
+def test_fails_synth_when_the_domain_is_outside_the_hosted_zone() -> None:
+    stack = make_stack()
+    zone = route53.HostedZone.from_hosted_zone_attributes(
+        stack, "Zone", hosted_zone_id="Z0123456789ABCDEFGHIJ", zone_name="example.org"
+    )
+    with pytest.raises(ValueError, match=r"'click.example.com' is not a subdomain of hosted_zone 'example.org'"):
+        TrackingOptions(
+            stack,
+            "Tracking",
+            configuration_set=imported(stack),
+            custom_redirect_domain="click.example.com",
+            hosted_zone=zone,
+        )
