@@ -74,9 +74,10 @@ class TrackingOptionsProvider(Construct):
             description="CloudFormation provider for SES configuration set tracking options",
         )
         self._allowed: set[str] = set()
+        self._per_set: iam.PolicyStatement | None = None
 
     def allow(self, configuration_set_name: str) -> None:
-        """Let the function read and set the HTTPS policy of one configuration set."""
+        """Let the function read and set the HTTPS policy of one more configuration set."""
         if configuration_set_name in self._allowed:
             return
         self._allowed.add(configuration_set_name)
@@ -86,4 +87,9 @@ class TrackingOptionsProvider(Construct):
             resource_name=configuration_set_name,
             arn_format=ArnFormat.SLASH_RESOURCE_NAME,
         )
-        self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(V2_ACTIONS), resources=[arn]))
+        # One statement whose resources grow with the sets: a set costs the template one ARN.
+        if self._per_set is None:
+            self._per_set = iam.PolicyStatement(actions=list(V2_ACTIONS), resources=[arn])
+            self.role.add_to_principal_policy(self._per_set)
+        else:
+            self._per_set.add_resources(arn)

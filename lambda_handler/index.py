@@ -21,7 +21,7 @@ from crhelper import CfnResource, resource_helper
 from .errors import ProviderError
 from .properties import TrackingProps, parse_properties
 from .provider import TrackingOptionsProvider
-from .ses import SesTracking, make_clients
+from .ses import SesTracking
 
 __all__ = ["handler"]
 
@@ -172,7 +172,7 @@ helper = _make_helper()
 
 @functools.cache
 def _provider() -> TrackingOptionsProvider:
-    return TrackingOptionsProvider(SesTracking(*make_clients(helper.time_left), time_left=helper.time_left))
+    return TrackingOptionsProvider(SesTracking(helper.time_left))
 
 
 def _props_or_none(props: object) -> TrackingProps | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ses import SESClient
     from mypy_boto3_sesv2 import SESV2Client
 
-__all__ = ["CLIENT_CONFIG", "Current", "DeadlineExceededError", "SesTracking", "make_clients"]
+__all__ = ["CLIENT_CONFIG", "Current", "DeadlineExceededError", "SesTracking"]
 
 CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 10
@@ -50,21 +51,19 @@ class DeadlineExceededError(Exception):
     """Raised before an SES attempt that could not finish before the function's timeout."""
 
 
-def make_clients(time_left: Callable[[], float]) -> tuple[SESClient, SESV2Client]:
-    """SES v1 and v2 clients with explicit retries and timeouts that stop trying before the deadline.
+def _client(service: str, time_left: Callable[[], float]) -> Any:
+    """A client with explicit retries and timeouts that stops trying before the deadline.
 
-    Endpoints come from AWS_ENDPOINT_URL_SES / AWS_ENDPOINT_URL_SESV2 when set (botocore reads them).
+    Its endpoint comes from AWS_ENDPOINT_URL_SES / AWS_ENDPOINT_URL_SESV2 when set (botocore reads them).
     """
 
     def guard(**_: Any) -> None:
         if time_left() < ATTEMPT_BUDGET:
             raise DeadlineExceededError
 
-    v1: SESClient = boto3.client("ses", config=CLIENT_CONFIG)
-    v2: SESV2Client = boto3.client("sesv2", config=CLIENT_CONFIG)
-    v1.meta.events.register("before-send.ses", guard)
-    v2.meta.events.register("before-send.sesv2", guard)
-    return v1, v2
+    client = boto3.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+    client.meta.events.register(f"before-send.{service}", guard)
+    return client
 
 
 @dataclass(frozen=True)
@@ -113,17 +112,20 @@ def _mapped(error: Exception, action: str, name: str, domain: str | None = None)
 class SesTracking:
     """Tracking-options calls; expected absences come back as values, everything else as SesOperationError."""
 
-    def __init__(
-        self,
-        v1: SESClient,
-        v2: SESV2Client,
-        time_left: Callable[[], float],
-        pause: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._v1 = v1
-        self._v2 = v2
+    def __init__(self, time_left: Callable[[], float], pause: Callable[[float], None] = time.sleep) -> None:
         self._time_left = time_left
         self._pause = pause
+
+    # Each client is made on first use: most requests never need v2, and every client costs cold start.
+    @functools.cached_property
+    def _v1(self) -> SESClient:
+        client: SESClient = _client("ses", self._time_left)
+        return client
+
+    @functools.cached_property
+    def _v2(self) -> SESV2Client:
+        client: SESV2Client = _client("sesv2", self._time_left)
+        return client
 
     def _call(
         self,

@@ -168,12 +168,7 @@ def test_the_role_holds_exactly_the_actions_the_handler_uses() -> None:
         {
             "Action": ["ses:GetConfigurationSet", "ses:PutConfigurationSetTrackingOptions"],
             "Effect": "Allow",
-            "Resource": set_arn("marketing"),
-        },
-        {
-            "Action": ["ses:GetConfigurationSet", "ses:PutConfigurationSetTrackingOptions"],
-            "Effect": "Allow",
-            "Resource": set_arn("billing"),
+            "Resource": [set_arn("marketing"), set_arn("billing")],
         },
     ]
 
