@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
+import weakref
+
+from aws_cdk import Acknowledgment, Duration, Fn, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ._bundle import HANDLER, RUNTIME, provider_code
+from ._names import is_set_name
 
 # The function gives up on SES in time to answer before this.
 FUNCTION_TIMEOUT = Duration.minutes(2)
 # CloudFormation fails the resource if no answer came by then: the function's timeout plus a margin
-# for the asynchronous invoke, instead of CloudFormation's default hour.
-SERVICE_TIMEOUT = Duration.minutes(3)
+# for the asynchronous invoke, instead of CloudFormation's default hour. Sent as CloudFormation sends it.
+SERVICE_TIMEOUT_SECONDS = "180"
+
+# Each stack's provider, found without a lookup in the construct tree.
+_BY_STACK: weakref.WeakKeyDictionary[Stack, TrackingOptionsProvider] = weakref.WeakKeyDictionary()
 
 # The SES v1 tracking-options actions support no resource-level permissions.
 V1_ACTIONS = (
@@ -34,10 +40,10 @@ class TrackingOptionsProvider(Construct):
     @classmethod
     def of(cls, scope: Construct) -> TrackingOptionsProvider:
         stack = Stack.of(scope)
-        existing = stack.node.try_find_child(cls.ID)
-        if isinstance(existing, TrackingOptionsProvider):
-            return existing
-        return cls(stack, cls.ID)
+        found = _BY_STACK.get(stack)
+        if found is None:
+            found = _BY_STACK[stack] = cls(stack, cls.ID)
+        return found
 
     def __init__(self, scope: Construct, id_: str) -> None:
         super().__init__(scope, id_)
@@ -73,6 +79,7 @@ class TrackingOptionsProvider(Construct):
             environment={"LOG_LEVEL": "INFO"},
             description="CloudFormation provider for SES configuration set tracking options",
         )
+        self.function_arn = self.function.function_arn
         self._allowed: set[str] = set()
         self._per_set: iam.PolicyStatement | None = None
 
@@ -81,11 +88,12 @@ class TrackingOptionsProvider(Construct):
         if configuration_set_name in self._allowed:
             return
         self._allowed.add(configuration_set_name)
-        arn = Stack.of(self).format_arn(
-            service="ses",
-            resource="configuration-set",
-            resource_name=configuration_set_name,
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        # Fn::Sub keeps the template small; a set defined in the stack has a token for a name.
+        prefix = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/"
+        arn = (
+            Fn.sub(prefix + configuration_set_name)
+            if is_set_name(configuration_set_name)
+            else Fn.sub(prefix + "${Name}", {"Name": configuration_set_name})
         )
         # One statement whose resources grow with the sets: a set costs the template one ARN.
         if self._per_set is None:

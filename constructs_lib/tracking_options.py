@@ -2,41 +2,30 @@
 
 from __future__ import annotations
 
-import re
+import functools
 
-from aws_cdk import Aws, CustomResource, Fn, RemovalPolicy, Token
+from aws_cdk import Aws, CfnResource, Fn, RemovalPolicy, Token
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ses as ses
 from constructs import Construct
 
-from ._provider import SERVICE_TIMEOUT, TrackingOptionsProvider
+from ._names import is_hostname, is_set_name
+from ._provider import SERVICE_TIMEOUT_SECONDS, TrackingOptionsProvider
 
 __all__ = ["TrackingOptions"]
 
 RESOURCE_TYPE = "Custom::SesTrackingOptions"
-_SET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def _check_set_name(name: str) -> None:
-    if Token.is_unresolved(name):
-        return
-    if not _SET_NAME.fullmatch(name):
+    # A valid name cannot hold a token's characters, so the cheap check comes first.
+    if not is_set_name(name) and not Token.is_unresolved(name):
         msg = f"configuration_set name {name!r} is not one SES accepts: use 1 to 64 letters, digits, '_' or '-'"
         raise ValueError(msg)
 
 
 def _check_domain(domain: str) -> None:
-    if Token.is_unresolved(domain):
-        return
-    labels = domain.split(".")
-    if (
-        not domain.isascii()
-        or len(domain) > 253
-        or len(labels) < 2
-        or not all(_LABEL.fullmatch(label) for label in labels)
-        or labels[-1].isdigit()
-    ):
+    if not is_hostname(domain) and not Token.is_unresolved(domain):
         msg = (
             f"custom_redirect_domain {domain!r} is not a hostname such as 'click.example.com' "
             "(ASCII letters, digits and '-', labels of 1 to 63 characters, internationalized names in xn-- form)"
@@ -83,7 +72,8 @@ class TrackingOptions(Construct):
         default (``OPTIONAL``: open tracking over HTTP, click tracking keeps the link's protocol).
         ``REQUIRE`` and ``REQUIRE_OPEN_ONLY`` need an HTTPS endpoint such as CloudFront in front of the domain.
     :param removal_policy: what happens to the tracking options when the construct leaves the stack.
-        When omitted, ``RemovalPolicy.DESTROY``: they are removed. ``RETAIN`` leaves them on the set.
+        When omitted, they are removed (``RemovalPolicy.DESTROY``, CloudFormation's default).
+        ``RETAIN`` leaves them on the set.
     :param hosted_zone: the Route 53 zone that holds ``custom_redirect_domain``. When given, the
         construct also creates the CNAME record from the domain to :attr:`cname_target`. When omitted,
         no DNS record is created: add the CNAME wherever the domain's DNS is served.
@@ -109,26 +99,18 @@ class TrackingOptions(Construct):
 
         provider = TrackingOptionsProvider.of(self)
         provider.allow(name)
-        properties = {"ConfigurationSetName": name, "CustomRedirectDomain": custom_redirect_domain}
+        properties = {
+            "ServiceToken": provider.function_arn,
+            "ServiceTimeout": SERVICE_TIMEOUT_SECONDS,
+            "ConfigurationSetName": name,
+            "CustomRedirectDomain": custom_redirect_domain,
+        }
         if https_policy is not None:
             properties["HttpsPolicy"] = https_policy.value
-        resource = CustomResource(
-            self,
-            "Resource",
-            service_token=provider.function.function_arn,
-            resource_type=RESOURCE_TYPE,
-            properties=properties,
-            removal_policy=removal_policy or RemovalPolicy.DESTROY,
-            service_timeout=SERVICE_TIMEOUT,
-        )
-        self.node.default_child = resource.node.default_child
+        self._resource = CfnResource(self, "Resource", type=RESOURCE_TYPE, properties=properties)
+        if removal_policy is not None:
+            self._resource.apply_removal_policy(removal_policy)
 
-        self.configuration_set_name: str = resource.get_att_string("ConfigurationSetName")
-        """The configuration set's name, available once the tracking options exist."""
-        self.custom_redirect_domain: str = resource.get_att_string("CustomRedirectDomain")
-        """The custom redirect domain, available once the tracking options exist."""
-        self.cname_target: str = Fn.join("", ["r.", Aws.REGION, ".awstrack.me"])
-        """What the domain's CNAME record must point to: ``r.<region>.awstrack.me``, region resolved at deploy time."""
         self.cname_record: route53.CnameRecord | None = None
         """The CNAME record, when ``hosted_zone`` was given; otherwise None."""
         if hosted_zone is not None:
@@ -143,3 +125,19 @@ class TrackingOptions(Construct):
                 domain_name=self.cname_target,
                 comment="SES open and click tracking",
             )
+
+    # Attributes are made on first use: each costs synthesis a call into CDK's JavaScript.
+    @functools.cached_property
+    def configuration_set_name(self) -> str:
+        """The configuration set's name, available once the tracking options exist."""
+        return self._resource.get_att("ConfigurationSetName").to_string()
+
+    @functools.cached_property
+    def custom_redirect_domain(self) -> str:
+        """The custom redirect domain, available once the tracking options exist."""
+        return self._resource.get_att("CustomRedirectDomain").to_string()
+
+    @functools.cached_property
+    def cname_target(self) -> str:
+        """What the domain's CNAME record must point to: ``r.<region>.awstrack.me``, region resolved at deploy time."""
+        return Fn.join("", ["r.", Aws.REGION, ".awstrack.me"])

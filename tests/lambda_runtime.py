@@ -49,6 +49,15 @@ class Invocation:
     error: dict[str, Any] | None = None
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A function process killed mid-request (as Lambda kills one at its deadline) drops its connection.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class RuntimeApi:
     """The Lambda Runtime API: /invocation/next, /response, /error and /init/error."""
 
@@ -58,8 +67,7 @@ class RuntimeApi:
         self.invocations: dict[str, Invocation] = {}
         self.init_error: dict[str, Any] | None = None
         self.init_failed = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
     @property

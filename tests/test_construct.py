@@ -49,11 +49,12 @@ def test_declares_a_custom_resource_with_the_properties_ses_needs() -> None:
                 "ConfigurationSetName": "marketing",
                 "CustomRedirectDomain": "click.example.com",
             },
-            "DeletionPolicy": "Delete",
-            "UpdateReplacePolicy": "Delete",
         },
     )
-    assert "HttpsPolicy" not in only(template, RESOURCE_TYPE)["Properties"]
+    resource = only(template, RESOURCE_TYPE)
+    assert "HttpsPolicy" not in resource["Properties"]
+    # CloudFormation's default for a resource without a DeletionPolicy is to delete it.
+    assert "DeletionPolicy" not in resource
 
 
 def test_the_custom_resource_has_construct_id_resource() -> None:
@@ -61,9 +62,8 @@ def test_the_custom_resource_has_construct_id_resource() -> None:
     tracking = TrackingOptions(
         stack, "Tracking", configuration_set=imported(stack), custom_redirect_domain="click.example.com"
     )
-    assert tracking.node.default_child is not None
-    assert tracking.node.default_child.node.path == "Stack/Tracking/Resource/Default"
     assert isinstance(tracking.node.default_child, cdk.CfnResource)
+    assert tracking.node.default_child.node.path == "Stack/Tracking/Resource"
 
 
 @pytest.mark.parametrize("policy", list(ses.HttpsPolicy))
@@ -79,16 +79,19 @@ def test_passes_the_https_policy(policy: ses.HttpsPolicy) -> None:
     template_of(stack).has_resource_properties(RESOURCE_TYPE, {"HttpsPolicy": policy.value})
 
 
-def test_retain_removal_policy_keeps_the_options() -> None:
+@pytest.mark.parametrize(
+    ("policy", "written"), [(cdk.RemovalPolicy.RETAIN, "Retain"), (cdk.RemovalPolicy.DESTROY, "Delete")]
+)
+def test_a_removal_policy_given_is_written(policy: cdk.RemovalPolicy, written: str) -> None:
     stack = make_stack()
     TrackingOptions(
         stack,
         "Tracking",
         configuration_set=imported(stack),
         custom_redirect_domain="click.example.com",
-        removal_policy=cdk.RemovalPolicy.RETAIN,
+        removal_policy=policy,
     )
-    template_of(stack).has_resource(RESOURCE_TYPE, {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
+    template_of(stack).has_resource(RESOURCE_TYPE, {"DeletionPolicy": written, "UpdateReplacePolicy": written})
 
 
 def test_a_set_owned_by_the_stack_is_referenced_so_it_exists_first() -> None:
@@ -144,9 +147,9 @@ def test_the_role_holds_exactly_the_actions_the_handler_uses() -> None:
 
     def set_arn(name: str) -> dict[str, Any]:
         return {
-            "Fn::Join": [
-                "",
-                ["arn:", {"Ref": "AWS::Partition"}, f":ses:eu-west-1:123456789012:configuration-set/{name}"],
+            "Fn::Sub": [
+                "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${Name}",
+                {"Name": name},
             ]
         }
 

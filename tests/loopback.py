@@ -1,0 +1,58 @@
+"""The loopback AWS that tests and benchmarks share: fake credentials, a trusted CA for the HTTPS
+answer endpoint, SES on moto, and Node.js 22 for jsii."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import trustme
+
+from tests.ses_emulator import REGION, SesEmulator
+
+ROOT = Path(__file__).resolve().parent.parent
+VERIFIED_DOMAIN = "example.com"
+SETS = ("marketing", "transactional")
+
+
+def use_loopback_environment() -> None:
+    """Credentials only moto accepts (no AWS account is ever reached) and the Node.js `make` installs."""
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SESSION_TOKEN="testing",
+        AWS_REGION=REGION,
+        AWS_DEFAULT_REGION=REGION,
+    )
+    os.environ.pop("AWS_PROFILE", None)
+    # jsii runs on Node.js 22 from node_modules, not the machine's end-of-life one.
+    node_bin = ROOT / "node_modules" / ".bin"
+    if (node_bin / "node").exists() and not os.environ.get("PATH", "").startswith(str(node_bin)):
+        os.environ["PATH"] = f"{node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def trusted_ca(directory: Path) -> trustme.CA:
+    """A CA for the answer endpoint, trusted through SSL_CERT_FILE as Lambda trusts S3's."""
+    authority = trustme.CA()
+    pem = directory / "ca.pem"
+    authority.cert_pem.write_to_path(str(pem))
+    os.environ["SSL_CERT_FILE"] = str(pem)
+    return authority
+
+
+def start_ses() -> SesEmulator:
+    """SES on loopback; the function finds it through AWS_ENDPOINT_URL_SES / _SESV2."""
+    server = SesEmulator()
+    server.start()
+    os.environ["AWS_ENDPOINT_URL_SES"] = server.endpoint
+    os.environ["AWS_ENDPOINT_URL_SESV2"] = server.endpoint
+    return server
+
+
+def reset_ses(server: SesEmulator) -> SesEmulator:
+    """A verified domain and two configuration sets without tracking options."""
+    server.reset()
+    server.backend.verify_domain(VERIFIED_DOMAIN)
+    for name in SETS:
+        server.backend.create_configuration_set(name)
+    return server
