@@ -80,6 +80,13 @@ def _domain_is_usable(backend: SESBackend, domain: Any) -> bool:
     return any(".".join(labels[i:]) in verified for i in range(len(labels) - 1))
 
 
+def _no_tracking_options(name: str) -> _SesError:
+    return _SesError(
+        "TrackingOptionsDoesNotExistException",
+        f"A tracking options object does not exist in configuration set <{name}>.",
+    )
+
+
 def _v1_backend(response: EmailResponse) -> SESBackend:
     return ses_backends[response.current_account][response.region]
 
@@ -110,10 +117,7 @@ def update_configuration_set_tracking_options(self: EmailResponse) -> EmptyResul
     name = self._get_param("ConfigurationSetName")
     config_set = _config_set(backend, name)
     if not config_set.tracking_options:
-        raise _SesError(
-            "TrackingOptionsDoesNotExistException",
-            f"A tracking options object does not exist in configuration set <{name}>.",
-        )
+        raise _no_tracking_options(name)
     domain = _v1_domain(self)
     if not _domain_is_usable(backend, domain):
         raise _SesError("InvalidTrackingOptionsException", f"Invalid tracking options: {domain}")
@@ -125,10 +129,7 @@ def delete_configuration_set_tracking_options(self: EmailResponse) -> EmptyResul
     name = self._get_param("ConfigurationSetName")
     config_set = _config_set(_v1_backend(self), name)
     if not config_set.tracking_options:
-        raise _SesError(
-            "TrackingOptionsDoesNotExistException",
-            f"A tracking options object does not exist in configuration set <{name}>.",
-        )
+        raise _no_tracking_options(name)
     config_set.tracking_options = {}
     return EmptyResult()
 
