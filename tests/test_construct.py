@@ -99,7 +99,16 @@ def test_a_set_owned_by_the_stack_is_referenced_so_it_exists_first() -> None:
     owned = ses.ConfigurationSet(stack, "Owned")
     TrackingOptions(stack, "Tracking", configuration_set=owned, custom_redirect_domain="click.example.com")
     logical_id = stack.get_logical_id(owned.node.default_child)  # type: ignore[arg-type]
-    template_of(stack).has_resource_properties(RESOURCE_TYPE, {"ConfigurationSetName": {"Ref": logical_id}})
+    template = template_of(stack)
+    template.has_resource_properties(RESOURCE_TYPE, {"ConfigurationSetName": {"Ref": logical_id}})
+    # Its name is a token at synth time: the ARN takes it through Fn::Sub's variables.
+    policy = only(template, "AWS::IAM::Policy")["Properties"]["PolicyDocument"]["Statement"][-1]
+    assert policy["Resource"] == {
+        "Fn::Sub": [
+            "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${Name}",
+            {"Name": {"Ref": logical_id}},
+        ]
+    }
 
 
 def test_one_provider_function_serves_every_tracking_options_in_a_stack() -> None:
@@ -146,12 +155,7 @@ def test_the_role_holds_exactly_the_actions_the_handler_uses() -> None:
     log_group = next(iter(template.find_resources("AWS::Logs::LogGroup")))
 
     def set_arn(name: str) -> dict[str, Any]:
-        return {
-            "Fn::Sub": [
-                "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${Name}",
-                {"Name": name},
-            ]
-        }
+        return {"Fn::Sub": f"arn:${{AWS::Partition}}:ses:${{AWS::Region}}:${{AWS::AccountId}}:configuration-set/{name}"}
 
     assert statements == [
         {
