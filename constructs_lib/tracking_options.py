@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from aws_cdk import Aws, CfnResource, Fn, RemovalPolicy, Token
+from aws_cdk import Annotations, Aws, CfnResource, Fn, RemovalPolicy, Token
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ses as ses
 from constructs import Construct
@@ -15,6 +15,7 @@ from ._provider import SERVICE_TIMEOUT_SECONDS, TrackingOptionsProvider
 __all__ = ["TrackingOptions"]
 
 RESOURCE_TYPE = "Custom::SesTrackingOptions"
+_HTTPS_POLICIES = (ses.HttpsPolicy.REQUIRE, ses.HttpsPolicy.REQUIRE_OPEN_ONLY)
 
 
 def _check_set_name(name: str) -> None:
@@ -113,6 +114,13 @@ class TrackingOptions(Construct):
 
         self.cname_record: route53.CnameRecord | None = None
         """The CNAME record, when ``hosted_zone`` was given; otherwise None."""
+        if hosted_zone is not None and https_policy in _HTTPS_POLICIES:
+            Annotations.of(self).add_warning_v2(
+                "cdk-ses-tracking-options:cname-without-https",
+                "hosted_zone points the domain at SES's redirect host, which has no certificate for it, while "
+                f"https_policy is {https_policy.value}: HTTPS tracking links will fail. Put CloudFront in front "
+                "and point the domain at it instead.",
+            )
         if hosted_zone is not None:
             self.cname_record = route53.CnameRecord(
                 self,

@@ -365,3 +365,38 @@ def test_fails_synth_when_the_domain_is_outside_the_hosted_zone() -> None:
             custom_redirect_domain="click.example.com",
             hosted_zone=zone,
         )
+
+
+@pytest.mark.parametrize("policy", [ses.HttpsPolicy.REQUIRE, ses.HttpsPolicy.REQUIRE_OPEN_ONLY])
+def test_warns_that_a_cname_to_ses_cannot_serve_https(policy: ses.HttpsPolicy) -> None:
+    stack = make_stack()
+    zone = route53.HostedZone.from_hosted_zone_attributes(
+        stack, "Zone", hosted_zone_id="Z0123456789ABCDEFGHIJ", zone_name="example.com"
+    )
+    TrackingOptions(
+        stack,
+        "Tracking",
+        configuration_set=imported(stack),
+        custom_redirect_domain="click.example.com",
+        https_policy=policy,
+        hosted_zone=zone,
+    )
+    warnings = assertions.Annotations.from_stack(stack).find_warning("*", assertions.Match.string_like_regexp("."))
+    assert len(warnings) == 1
+    assert "HTTPS tracking links will fail" in str(warnings[0].entry.data)
+
+
+def test_no_warning_for_a_cname_with_optional_https() -> None:
+    stack = make_stack()
+    zone = route53.HostedZone.from_hosted_zone_attributes(
+        stack, "Zone", hosted_zone_id="Z0123456789ABCDEFGHIJ", zone_name="example.com"
+    )
+    TrackingOptions(
+        stack,
+        "Tracking",
+        configuration_set=imported(stack),
+        custom_redirect_domain="click.example.com",
+        https_policy=ses.HttpsPolicy.OPTIONAL,
+        hosted_zone=zone,
+    )
+    assertions.Annotations.from_stack(stack).has_no_warning("*", assertions.Match.any_value())
