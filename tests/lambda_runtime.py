@@ -20,7 +20,7 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_VENV = ROOT / ".venv-lambda"
 # What the managed Python runtime provides besides the standard library.
-LAMBDA_PACKAGES = ("boto3", "awslambdaric==4.2.2")
+LAMBDA_PACKAGES = ("boto3==1.44.8", "awslambdaric==4.2.2")
 PREFIX = "/2018-06-01/runtime"
 
 

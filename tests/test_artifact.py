@@ -16,11 +16,11 @@ import pytest
 from aws_cdk import aws_ses as ses_lib
 
 from lambda_handler.properties import physical_id
+from tests.bad_input import BAD_INPUT, MAX_REASON
 from tests.cfn import Answer, ResponseEndpoint, event
 from tests.lambda_runtime import FunctionProcess, FunctionSpec, lambda_python
 from tests.ses_emulator import SesEmulator, TokenBucket
 from tests.synthesized import Synthesized, synthesize
-from tests.test_lifecycle import BAD_INPUT, MAX_REASON
 
 pytestmark = pytest.mark.slow
 
