@@ -229,14 +229,30 @@ def on_delete(event: dict[str, Any], _context: Any) -> None:
     _provider().delete(str(event.get("PhysicalResourceId", "")), _props_or_none(event.get("ResourceProperties")))
 
 
+_REQUEST_TYPES = frozenset({"Create", "Update", "Delete"})
+_ENVELOPE = ("RequestId", "StackId", "LogicalResourceId", "ResponseURL")
+
+
+def _is_cloudformation_event(event: object) -> bool:
+    """An event crhelper can answer. It keeps the last event's ResponseURL and ids between invocations,
+    so a malformed event would be answered on the previous request's URL, overwriting its answer."""
+    return (
+        isinstance(event, dict)
+        and event.get("RequestType") in _REQUEST_TYPES
+        and all(isinstance(event.get(key), str) and event[key] for key in _ENVELOPE)
+    )
+
+
 def handler(event: dict[str, Any], context: Any) -> None:
     """The Lambda handler. Never logs the event: its ResponseURL is a credential."""
-    if isinstance(event, dict):
-        logger.info(
-            "%s request %s for %s (physical id %s)",
-            event.get("RequestType"),
-            event.get("RequestId"),
-            event.get("LogicalResourceId"),
-            event.get("PhysicalResourceId"),
-        )
+    if not _is_cloudformation_event(event):
+        logger.error("Not a CloudFormation custom resource event; it has no answer to give: ignored")
+        return
+    logger.info(
+        "%s request %s for %s (physical id %s)",
+        event["RequestType"],
+        event["RequestId"],
+        event["LogicalResourceId"],
+        event.get("PhysicalResourceId"),
+    )
     helper(event, context)

@@ -495,3 +495,19 @@ def test_fails_when_throttling_outlasts_the_time_left(
         "deploy again later"
     )
     assert ses.tracking("marketing") == {}
+
+
+@pytest.mark.parametrize("missing", ["StackId", "RequestId", "LogicalResourceId", "ResponseURL", "RequestType"])
+def test_a_malformed_event_never_overwrites_the_previous_answer(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator, missing: str
+) -> None:
+    # GIVEN a warm function that has answered one request
+    first = event("Create", endpoint, props())
+    assert invoke(first).status == "SUCCESS"
+    # WHEN an event that is not CloudFormation's arrives
+    broken = event("Delete", endpoint, props(), physical_id=physical_id("marketing"))
+    del broken[missing]
+    index.handler(broken, LambdaContext(timeout=30))
+    # THEN nothing is sent anywhere, least of all to the previous request's URL, and SES is untouched
+    assert [len(answers) for answers in endpoint.answers.values()] == [1]
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
