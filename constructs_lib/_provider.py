@@ -42,7 +42,9 @@ class TrackingOptionsProvider(Construct):
         stack = Stack.of(scope)
         found = _BY_STACK.get(stack)
         if found is None:
-            found = _BY_STACK[stack] = cls(stack, cls.ID)
+            existing = stack.node.try_find_child(cls.ID)
+            found = existing if isinstance(existing, cls) else cls(stack, cls.ID)
+            _BY_STACK[stack] = found
         return found
 
     def __init__(self, scope: Construct, id_: str) -> None:
