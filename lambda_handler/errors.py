@@ -28,7 +28,3 @@ class InvalidPropertyError(ProviderError):
 
 class SesOperationError(ProviderError):
     """SES refused or failed a call; the message says what to do about it."""
-
-    def __init__(self, reason: str, *, code: str) -> None:
-        super().__init__(reason)
-        self.code = code

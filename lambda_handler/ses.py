@@ -83,13 +83,11 @@ def _mapped(error: Exception, action: str, name: str, domain: str | None = None)
     """A short reason for the console, the useful part first, naming the set or domain."""
     if isinstance(error, DeadlineExceededError):
         return SesOperationError(
-            f"SES did not complete {action} for '{name}' before the function's timeout; deploy again",
-            code="Timeout",
+            f"SES did not complete {action} for '{name}' before the function's timeout; deploy again"
         )
     if not isinstance(error, ClientError):
         return SesOperationError(
-            f"SES could not be reached for {action} on '{name}' ({type(error).__name__}); deploy again",
-            code=type(error).__name__,
+            f"SES could not be reached for {action} on '{name}' ({type(error).__name__}); deploy again"
         )
     code = _code(error)
     message = str(error.response.get("Error", {}).get("Message", ""))
@@ -106,7 +104,7 @@ def _mapped(error: Exception, action: str, name: str, domain: str | None = None)
         reason = f"SES throttled {action} on '{name}' until the function had to answer; deploy again later"
     else:
         reason = f"SES {action} failed on '{name}': {code}: {message}"
-    return SesOperationError(reason, code=code)
+    return SesOperationError(reason)
 
 
 class SesTracking:
