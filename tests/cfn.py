@@ -78,7 +78,6 @@ class ResponseEndpoint:
 
     ca: trustme.CA
     answers: dict[str, list[Answer]] = field(default_factory=dict)
-    bodies: list[bytes] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _arrived: threading.Condition = field(init=False)
@@ -137,7 +136,6 @@ class ResponseEndpoint:
         )
         assert answer.request_id == request_id, "the answer names another request than its URL"
         with self._arrived:
-            self.bodies.append(body)
             self.answers.setdefault(request_id, []).append(answer)
             self._arrived.notify_all()
 

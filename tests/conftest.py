@@ -74,6 +74,8 @@ def invoke(ses: SesEmulator, endpoint: ResponseEndpoint, ca: trustme.CA) -> Invo
         index.handler(event, LambdaContext(timeout=timeout))
         answer = endpoint.wait(event["RequestId"], timeout=5)
         assert answer is not None, f"no answer reached CloudFormation for {event['RequestType']}"
+        # The answer names the request, stack and resource it answers.
+        assert (answer.stack_id, answer.logical_id) == (event["StackId"], event["LogicalResourceId"])
         return answer
 
     return run

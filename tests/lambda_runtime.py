@@ -142,6 +142,10 @@ class RuntimeApi:
         return Handler
 
 
+class FunctionCrashedError(Exception):
+    """The function process failed to start (an /init/error) or exited."""
+
+
 @dataclass
 class FunctionSpec:
     """What the template says of the provider function."""
@@ -191,9 +195,15 @@ class FunctionProcess:
         """Run one event and wait as Lambda does: at the deadline the process is killed."""
         limit = self.spec.timeout if timeout is None else timeout
         invocation = self.api.submit(event, limit)
-        if not invocation.finished.wait(limit + 0.5):
-            self.killed_at_deadline = True
-            self.process.kill()
+        deadline = time.monotonic() + limit + 0.5
+        while not invocation.finished.wait(0.05):
+            if self.api.init_failed.is_set() or self.process.poll() is not None:
+                # A bundle missing a module fails here, as it would in Lambda.
+                raise FunctionCrashedError(self.api.init_error, self.logs()[-2000:])
+            if time.monotonic() > deadline:
+                self.killed_at_deadline = True
+                self.process.kill()
+                break
         return invocation
 
     def logs(self) -> str:

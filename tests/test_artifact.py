@@ -3,8 +3,10 @@ built from the synthesized template the way CloudFormation builds them."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -18,7 +20,7 @@ from aws_cdk import aws_ses as ses_lib
 from lambda_handler.properties import physical_id
 from tests.bad_input import BAD_INPUT, MAX_REASON
 from tests.cfn import Answer, ResponseEndpoint, event
-from tests.lambda_runtime import FunctionProcess, FunctionSpec, lambda_python
+from tests.lambda_runtime import FunctionCrashedError, FunctionProcess, FunctionSpec, lambda_python
 from tests.ses_emulator import SesEmulator, TokenBucket
 from tests.synthesized import Synthesized, synthesize
 
@@ -348,3 +350,18 @@ def test_no_response_url_signature_reaches_the_logs_at_any_level(
         assert signature is not None
         assert signature.group(1) not in logs
     assert "X-Amz-Credential" not in logs
+
+
+def test_a_bundle_missing_a_module_fails_at_init(spec: FunctionSpec, tmp_path: Path, ses: SesEmulator) -> None:
+    # GIVEN the bundle without crhelper, as a packaging mistake would leave it
+    broken = tmp_path / "bundle"
+    shutil.copytree(spec.code_dir, broken)
+    shutil.rmtree(broken / "crhelper")
+    function = FunctionProcess(dataclasses.replace(spec, code_dir=broken), tmp_path / "broken.log")
+    try:
+        # THEN the runtime reports the import error instead of answering
+        with pytest.raises(FunctionCrashedError) as crashed:
+            function.invoke({"RequestType": "Create"}, timeout=30)
+    finally:
+        function.stop()
+    assert "crhelper" in str(crashed.value)
