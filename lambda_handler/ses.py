@@ -30,7 +30,8 @@ MAX_BACKOFF = 2
 # which leaves the allowance unused while a stack's resources queue for it; throttled calls are
 # instead retried after a short random pause until the deadline nears.
 THROTTLE_PAUSE = 2.0
-THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "TooManyRequests"})
+# v1 answers Throttling, v2 TooManyRequestsException; codes are compared without the suffix.
+THROTTLING_CODES = frozenset({"Throttling", "TooManyRequests"})
 # Time kept back, after SES gives up, to send the answer to CloudFormation.
 ANSWER_MARGIN = 8
 # An attempt starts only if it, the backoff after it, and the answer can all still finish in time.
@@ -98,7 +99,7 @@ def _mapped(error: Exception, action: str, name: str, domain: str | None = None)
             f"SES rejected CustomRedirectDomain '{domain}': verify it, or a parent domain, "
             "as an SES identity in this region"
         )
-    elif code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
+    elif code in {"AccessDenied", "UnauthorizedOperation"}:
         reason = f"SES denied {action} on '{name}': the provider's role lacks ses:{action}"
     elif code in THROTTLING_CODES:
         reason = f"SES throttled {action} on '{name}' until the function had to answer; deploy again later"
@@ -110,9 +111,8 @@ def _mapped(error: Exception, action: str, name: str, domain: str | None = None)
 class SesTracking:
     """Tracking-options calls; expected absences come back as values, everything else as SesOperationError."""
 
-    def __init__(self, time_left: Callable[[], float], pause: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, time_left: Callable[[], float]) -> None:
         self._time_left = time_left
-        self._pause = pause
 
     # Each client is made on first use: most requests never need v2, and every client costs cold start.
     @functools.cached_property
@@ -142,7 +142,7 @@ class SesTracking:
                 if code in absent:
                     return None
                 if code in THROTTLING_CODES and self._time_left() >= THROTTLE_RETRY_BUDGET:
-                    self._pause(random.uniform(0, THROTTLE_PAUSE))  # noqa: S311 - jitter, not a secret
+                    time.sleep(random.uniform(0, THROTTLE_PAUSE))  # noqa: S311 - jitter, not a secret
                     continue
                 raise _mapped(error, action, name, domain) from error
             except (BotoCoreError, DeadlineExceededError) as error:
