@@ -14,10 +14,10 @@ from ._bundle import HANDLER, RUNTIME, provider_code
 from ._names import is_set_name
 
 # The function gives up on SES in time to answer before this.
-FUNCTION_TIMEOUT = Duration.minutes(2)
+FUNCTION_TIMEOUT_SECONDS = 120
 # CloudFormation fails the resource if no answer came by then: the function's timeout plus a margin
 # for the asynchronous invoke, instead of CloudFormation's default hour. Sent as CloudFormation sends it.
-SERVICE_TIMEOUT_SECONDS = "180"
+SERVICE_TIMEOUT_SECONDS = str(FUNCTION_TIMEOUT_SECONDS + 60)
 
 # Each stack's provider, found without a lookup in the construct tree.
 _BY_STACK: weakref.WeakKeyDictionary[Stack, TrackingOptionsProvider] = weakref.WeakKeyDictionary()
@@ -74,7 +74,7 @@ class TrackingOptionsProvider(Construct):
             handler=HANDLER,
             code=provider_code(),
             role=self.role,
-            timeout=FUNCTION_TIMEOUT,
+            timeout=Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
             memory_size=256,
             architecture=lambda_.Architecture.ARM_64,
             log_group=self.log_group,

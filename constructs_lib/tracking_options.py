@@ -45,7 +45,8 @@ def _zone_name(zone: route53.IHostedZone) -> str | None:
 
 def _check_in_zone(domain: str, zone: route53.IHostedZone) -> None:
     zone_name = _zone_name(zone)
-    if zone_name is None or Token.is_unresolved(domain):
+    # After _check_domain, a domain that is not a hostname is a token, unknown until deploy.
+    if zone_name is None or not is_hostname(domain):
         return
     if not domain.lower().endswith("." + zone_name.lower()):
         msg = (
@@ -114,22 +115,22 @@ class TrackingOptions(Construct):
 
         self.cname_record: route53.CnameRecord | None = None
         """The CNAME record, when ``hosted_zone`` was given; otherwise None."""
-        if hosted_zone is not None and https_policy in _HTTPS_POLICIES:
-            Annotations.of(self).add_warning_v2(
-                "cdk-ses-tracking-options:cname-without-https",
-                "hosted_zone points the domain at SES's redirect host, which has no certificate for it, while "
-                f"https_policy is {https_policy.value}: HTTPS tracking links will fail. Put CloudFront in front "
-                "and point the domain at it instead.",
-            )
         if hosted_zone is not None:
+            if https_policy in _HTTPS_POLICIES:
+                Annotations.of(self).add_warning_v2(
+                    "cdk-ses-tracking-options:cname-without-https",
+                    "hosted_zone points the domain at SES's redirect host, which has no certificate for it, while "
+                    f"https_policy is {https_policy.value}: HTTPS tracking links will fail. Put CloudFront in "
+                    "front and point the domain at it instead.",
+                )
             self.cname_record = route53.CnameRecord(
                 self,
                 "Cname",
                 zone=hosted_zone,
-                # Fully qualified, so that a zone imported by id alone works too.
-                record_name=custom_redirect_domain
-                if Token.is_unresolved(custom_redirect_domain)
-                else f"{custom_redirect_domain}.",
+                # Fully qualified, so that a zone imported by id alone works too; a token stays as given.
+                record_name=f"{custom_redirect_domain}."
+                if is_hostname(custom_redirect_domain)
+                else custom_redirect_domain,
                 domain_name=self.cname_target,
                 comment="SES open and click tracking",
             )
