@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_ses as ses
+from cdk_ses_tracking_options import TrackingOptions
 from constructs import Construct
-
-from constructs_lib import TrackingOptions
 
 
 class ExampleStack(cdk.Stack):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidPropertyError
+from .names import MAX_DOMAIN_LENGTH, MAX_SET_NAME_LENGTH, is_set_name, labels_are_valid
 
 __all__ = [
     "HTTPS_POLICIES",
@@ -22,8 +22,6 @@ HTTPS_POLICIES = ("REQUIRE", "REQUIRE_OPEN_ONLY", "OPTIONAL")
 _FRAMEWORK_KEYS = frozenset({"ServiceToken", "ServiceTimeout"})
 _KNOWN_KEYS = frozenset({"ConfigurationSetName", "CustomRedirectDomain", "HttpsPolicy"})
 
-_SET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 # Every id this provider issues starts so; anything else was invented by crhelper or CloudFormation.
 _PHYSICAL_ID_PREFIX = "ses-tracking-options/"
 
@@ -63,9 +61,11 @@ def _string(props: Mapping[str, Any], key: str) -> str:
 
 def validate_set_name(name: str) -> str:
     """Return name if SES accepts it as a configuration set name."""
-    if len(name) > 64:
-        raise InvalidPropertyError(f"ConfigurationSetName {_show(name)} is {len(name)} characters long; SES allows 64")
-    if not _SET_NAME.fullmatch(name):
+    if len(name) > MAX_SET_NAME_LENGTH:
+        raise InvalidPropertyError(
+            f"ConfigurationSetName {_show(name)} is {len(name)} characters long; SES allows {MAX_SET_NAME_LENGTH}"
+        )
+    if not is_set_name(name):
         raise InvalidPropertyError(
             f"ConfigurationSetName {_show(name)} is not valid: use only letters, digits, '_' and '-'"
         )
@@ -77,10 +77,11 @@ def validate_domain(domain: str) -> str:
     key = "CustomRedirectDomain"
     if not domain.isascii():
         raise InvalidPropertyError(f"{key} {_show(domain)} is not ASCII: give the punycode (xn--) form")
-    if len(domain) > 253:
-        raise InvalidPropertyError(f"{key} is {len(domain)} characters long; a hostname has at most 253")
-    labels = domain.split(".")
-    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
+    if len(domain) > MAX_DOMAIN_LENGTH:
+        raise InvalidPropertyError(
+            f"{key} is {len(domain)} characters long; a hostname has at most {MAX_DOMAIN_LENGTH}"
+        )
+    if not labels_are_valid(domain):
         raise InvalidPropertyError(f"{key} {_show(domain)} is not a hostname such as click.example.com")
     return domain
 
@@ -112,4 +113,4 @@ def owned_set(physical_resource_id: object) -> str | None:
     if not isinstance(physical_resource_id, str) or not physical_resource_id.startswith(_PHYSICAL_ID_PREFIX):
         return None
     name = physical_resource_id[len(_PHYSICAL_ID_PREFIX) :]
-    return name if _SET_NAME.fullmatch(name) else None
+    return name if is_set_name(name) else None

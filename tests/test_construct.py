@@ -11,8 +11,7 @@ import pytest
 from aws_cdk import assertions
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ses as ses
-
-from constructs_lib import TrackingOptions, _bundle
+from cdk_ses_tracking_options import TrackingOptions, _bundle
 
 RESOURCE_TYPE = "Custom::SesTrackingOptions"
 
@@ -264,10 +263,14 @@ def test_the_bundle_holds_the_handler_and_crhelper_and_nothing_compiled(tmp_path
         "crhelper/resource_helper.py",
         "crhelper/utils.py",
         "lambda_handler/__init__.py",
+        "lambda_handler/delivery.py",
         "lambda_handler/errors.py",
+        "lambda_handler/helper.py",
         "lambda_handler/index.py",
+        "lambda_handler/names.py",
         "lambda_handler/properties.py",
         "lambda_handler/provider.py",
+        "lambda_handler/redaction.py",
         "lambda_handler/ses.py",
     ]
     source = Path(_bundle.HANDLER_DIR, "index.py").read_text()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
-
-from lambda_handler.errors import MAX_REASON, ProviderError
-from lambda_handler.ses import DeadlineExceededError, _mapped
+from cdk_ses_tracking_options.lambda_handler.errors import MAX_REASON, ProviderError
+from cdk_ses_tracking_options.lambda_handler.ses import DeadlineExceededError, _mapped
 
 
 def client_error(code: str, message: str = "message from SES") -> ClientError:

@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ._bundle import HANDLER, RUNTIME, provider_code
-from ._names import is_set_name
+from .lambda_handler.names import is_set_name
 
 # The function gives up on SES in time to answer before this.
 FUNCTION_TIMEOUT_SECONDS = 120

@@ -9,8 +9,8 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ses as ses
 from constructs import Construct
 
-from ._names import is_hostname, is_set_name
 from ._provider import SERVICE_TIMEOUT_SECONDS, TrackingOptionsProvider
+from .lambda_handler.names import is_hostname, is_set_name
 
 __all__ = ["TrackingOptions"]
 

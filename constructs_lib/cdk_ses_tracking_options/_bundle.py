@@ -11,8 +11,8 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-# The runtime code ships in the same distribution, beside this package.
-HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambda_handler"
+# The runtime code ships inside this package (in the repository, a link to lambda_handler/).
+HANDLER_DIR = Path(__file__).resolve().parent / "lambda_handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 HANDLER = "lambda_handler.index.handler"
 # Copied with the code they belong to: crhelper is Apache-2.0.
