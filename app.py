@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_ses as ses
-from cdk_ses_tracking_options import TrackingOptions
 from constructs import Construct
+
+from cdk_ses_tracking_options import TrackingOptions
 
 
 class ExampleStack(cdk.Stack):

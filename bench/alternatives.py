@@ -7,6 +7,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_ses as ses
 from aws_cdk import custom_resources as cr
+
 from cdk_ses_tracking_options import TrackingOptions
 
 

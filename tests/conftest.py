@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import trustme
-from cdk_ses_tracking_options.lambda_handler import index
 
+from cdk_ses_tracking_options.lambda_handler import index
 from tests.cfn import Answer, ResponseEndpoint
 from tests.loopback import reset_ses, start_ses, trusted_ca, use_loopback_environment
 from tests.ses_emulator import SesEmulator

@@ -10,8 +10,8 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ses as ses
-from cdk_ses_tracking_options import TrackingOptions
 
+from cdk_ses_tracking_options import TrackingOptions
 from tests.lambda_runtime import FunctionSpec
 
 RESOURCE_TYPE = "Custom::SesTrackingOptions"

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from aws_cdk import aws_ses as ses_lib
-from cdk_ses_tracking_options.lambda_handler.properties import physical_id
 
+from cdk_ses_tracking_options.lambda_handler.properties import physical_id
 from tests.bad_input import BAD_INPUT, MAX_REASON
 from tests.cfn import Answer, ResponseEndpoint, event
 from tests.lambda_runtime import FunctionCrashedError, FunctionProcess, FunctionSpec, lambda_python

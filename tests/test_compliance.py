@@ -13,8 +13,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ses as ses
 from cdk_nag import AwsSolutionsChecks
-from cdk_ses_tracking_options import TrackingOptions
 from cfnlint.api import ManualArgs, lint
+
+from cdk_ses_tracking_options import TrackingOptions
 
 ENVIRONMENTS = {
     "agnostic": None,

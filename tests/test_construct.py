@@ -11,6 +11,7 @@ import pytest
 from aws_cdk import assertions
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ses as ses
+
 from cdk_ses_tracking_options import TrackingOptions, _bundle
 
 RESOURCE_TYPE = "Custom::SesTrackingOptions"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
+
 from cdk_ses_tracking_options.lambda_handler.errors import MAX_REASON, ProviderError
 from cdk_ses_tracking_options.lambda_handler.ses import DeadlineExceededError, _mapped
 

@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 import pytest
+
 from cdk_ses_tracking_options.lambda_handler import index
 from cdk_ses_tracking_options.lambda_handler.properties import physical_id
-
 from tests.bad_input import BAD_INPUT, MAX_REASON, props
 from tests.cfn import ResponseEndpoint, event
 from tests.conftest import Invoke, LambdaContext
