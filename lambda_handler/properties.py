@@ -1,4 +1,4 @@
-"""Pure functions: read the custom resource's properties and physical ids. No I/O."""
+"""Pure functions: read the custom resource's properties. No I/O."""
 
 from __future__ import annotations
 
@@ -9,21 +9,14 @@ from typing import Any
 from .errors import InvalidPropertyError
 from .names import MAX_DOMAIN_LENGTH, MAX_SET_NAME_LENGTH, is_set_name, labels_are_valid
 
-__all__ = [
-    "HTTPS_POLICIES",
-    "TrackingProps",
-    "owned_set",
-    "parse_properties",
-    "physical_id",
-]
+__all__ = ["HTTPS_POLICIES", "TrackingProps", "parse_properties"]
 
 HTTPS_POLICIES = ("REQUIRE", "REQUIRE_OPEN_ONLY", "OPTIONAL")
 # CloudFormation adds these to every custom resource's properties.
 _FRAMEWORK_KEYS = frozenset({"ServiceToken", "ServiceTimeout"})
-_KNOWN_KEYS = frozenset({"ConfigurationSetName", "CustomRedirectDomain", "HttpsPolicy"})
-
-# Every id this provider issues starts so; anything else was invented by crhelper or CloudFormation.
-_PHYSICAL_ID_PREFIX = "ses-tracking-options/"
+_KNOWN_KEYS = frozenset({"ConfigurationSetName", "CustomRedirectDomain", "HttpsPolicy", "AdoptExisting"})
+# CloudFormation sends booleans as these strings.
+_BOOLEANS = {"true": True, "false": False}
 
 
 @dataclass(frozen=True)
@@ -33,6 +26,8 @@ class TrackingProps:
     configuration_set_name: str
     custom_redirect_domain: str
     https_policy: str | None = None
+    # Take over options the set already has, and give them back as found on Delete.
+    adopt_existing: bool = False
 
     def matches(self, domain: str | None, policy: str | None) -> bool:
         """True when SES already holds exactly these options (policy omitted means SES's OPTIONAL)."""
@@ -100,17 +95,10 @@ def parse_properties(props: object) -> TrackingProps:
         policy = _string(props, "HttpsPolicy")
         if policy not in HTTPS_POLICIES:
             raise InvalidPropertyError(f"HttpsPolicy {_show(policy)} is not one of {', '.join(HTTPS_POLICIES)}")
-    return TrackingProps(name, domain, policy)
-
-
-def physical_id(configuration_set_name: str) -> str:
-    """The id of the options on one set: from the set name alone, so a domain change keeps it."""
-    return _PHYSICAL_ID_PREFIX + configuration_set_name
-
-
-def owned_set(physical_resource_id: object) -> str | None:
-    """The set whose options this id says the provider created, or None for an id it never issued."""
-    if not isinstance(physical_resource_id, str) or not physical_resource_id.startswith(_PHYSICAL_ID_PREFIX):
-        return None
-    name = physical_resource_id[len(_PHYSICAL_ID_PREFIX) :]
-    return name if is_set_name(name) else None
+    adopt = False
+    if "AdoptExisting" in props:
+        flag = _string(props, "AdoptExisting")
+        if flag not in _BOOLEANS:
+            raise InvalidPropertyError(f"AdoptExisting {_show(flag)} is not 'true' or 'false'")
+        adopt = _BOOLEANS[flag]
+    return TrackingProps(name, domain, policy, adopt)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from .errors import ProviderError
-from .properties import TrackingProps, owned_set, physical_id
-from .ses import SesTracking
+from .physical_ids import Found, Issued, parse
+from .properties import TrackingProps
+from .ses import Current, SesTracking
 
 __all__ = ["TrackingOptionsProvider"]
 
@@ -15,61 +16,116 @@ logger = logging.getLogger(__name__)
 
 def _already_exists(name: str) -> ProviderError:
     return ProviderError(
-        f"Configuration set '{name}' already has tracking options this stack did not create; "
-        "left unchanged. Remove them first, or manage them where they were made"
+        f"Configuration set '{name}' already has tracking options this stack did not create; left unchanged. "
+        "Set adopt_existing=True to take them over (given back on delete), or remove them first"
     )
 
 
 class TrackingOptionsProvider:
-    """The physical id records which set's options this resource created; nothing else is ever touched."""
+    """The physical id records which set's options this resource manages, and what it adopted there;
+    nothing else is ever touched."""
 
     def __init__(self, ses: SesTracking) -> None:
         self._ses = ses
 
     def create(self, props: TrackingProps) -> str:
         name = props.configuration_set_name
-        if not self._ses.create(name, props.custom_redirect_domain):
+        if self._ses.create(name, props.custom_redirect_domain):
+            self._set_policy_of_new_options(props)
+            return Issued(name).encode()
+        if not props.adopt_existing:
             raise _already_exists(name)
-        self._set_policy_of_new_options(props)
-        return physical_id(name)
+        return self._adopt(props, self._ses.current(name), previous=None).encode()
 
     def update(self, physical_resource_id: str, props: TrackingProps, old: TrackingProps | None) -> str:
         name = props.configuration_set_name
-        if owned_set(physical_resource_id) == name:
+        issued = parse(physical_resource_id)
+        if issued is not None and issued.set_name == name:
             self._update_in_place(props, old)
             return physical_resource_id
-        # Another set: create there and return its id; CloudFormation then deletes the old id's options.
-        if not self._ses.create(name, props.custom_redirect_domain):
-            current = self._ses.current(name)
-            # A rollback moves back to a set whose options this resource made and never deleted.
-            if current is not None and props.matches(current.domain, current.policy):
+        # Another set: take it and return its id; CloudFormation then deletes the old id, giving that set
+        # back what was adopted there. The new id remembers an adopted old set, for a rollback of this move.
+        previous = issued.without_previous() if issued is not None and issued.found is not None else None
+        if self._ses.create(name, props.custom_redirect_domain):
+            self._set_policy_of_new_options(props)
+            return Issued(name, previous=previous).encode()
+        current = self._ses.current(name)
+        if current is not None and props.matches(current.domain, current.policy):
+            # A rollback moves back to a set whose options this resource made (or adopted) and never gave up.
+            if issued is not None and issued.previous is not None and issued.previous.set_name == name:
+                logger.info("Set %s still holds this resource's options; moving back to what it adopted", name)
+                return issued.previous.encode()
+            if not props.adopt_existing:
                 logger.info("Set %s already holds exactly these options; taking them over", name)
-                return physical_id(name)
+                return Issued(name, previous=previous).encode()
+        if not props.adopt_existing:
             raise _already_exists(name)
-        self._set_policy_of_new_options(props)
-        return physical_id(name)
+        return self._adopt(props, current, previous).encode()
 
     def delete(self, physical_resource_id: str, props: TrackingProps | None) -> None:
-        name = owned_set(physical_resource_id)
-        if name is None:
+        issued = parse(physical_resource_id)
+        if issued is None:
             # crhelper invents an id after a failed Create, CloudFormation one after a cancelled Create.
             logger.info("Physical id %r was never issued by this provider; nothing to delete", physical_resource_id)
             return
-        if props is not None and props.configuration_set_name == name:
-            current = self._ses.current(name)
-            if current is None or current.domain is None:
+        name = issued.set_name
+        if props is not None and props.configuration_set_name != name:
+            logger.warning(
+                "Physical id names set %s, the properties set %s: left both alone", name, props.configuration_set_name
+            )
+            return
+        if props is None:
+            if issued.found is not None:
+                logger.warning("Set %s: no readable properties to tell our options from others'; left", name)
+            elif not self._ses.delete(name):
                 logger.info("Set %s or its tracking options are already gone", name)
-                return
-            if current.domain.lower() != props.custom_redirect_domain.lower():
-                logger.warning(
-                    "Set %s now redirects through %s, not %s: changed outside this stack, left in place",
-                    name,
-                    current.domain,
-                    props.custom_redirect_domain,
-                )
-                return
-        if not self._ses.delete(name):
+            return
+        current = self._ses.current(name)
+        if current is None or current.domain is None:
             logger.info("Set %s or its tracking options are already gone", name)
+            return
+        if current.domain.lower() != props.custom_redirect_domain.lower():
+            logger.warning(
+                "Set %s now redirects through %s, not %s: changed outside this stack, left in place",
+                name,
+                current.domain,
+                props.custom_redirect_domain,
+            )
+            return
+        if issued.found is None:
+            if not self._ses.delete(name):
+                logger.info("Set %s or its tracking options are already gone", name)
+            return
+        self._give_back(name, issued.found, current)
+
+    def _adopt(self, props: TrackingProps, current: Current | None, previous: Issued | None) -> Issued:
+        """Switch a set's options to the requested ones in place, in one call, and say what was found."""
+        name = props.configuration_set_name
+        if current is None or current.domain is None:
+            # Gone since SES said they exist: nothing to adopt, and nothing of ours there either.
+            raise _already_exists(name)
+        # Omitted, the policy is SES's default: set explicitly, so the adopted policy does not linger.
+        self._ses.put_policy(name, props.custom_redirect_domain, props.https_policy or "OPTIONAL")
+        found = Found(current.domain, current.policy)
+        logger.info("Set %s: adopted tracking options %s (policy %s)", name, found.domain, found.policy)
+        return Issued(name, found, previous)
+
+    def _give_back(self, name: str, found: Found, current: Current) -> None:
+        rejected = self._ses.restore(name, found.domain, found.policy)
+        if rejected is None:
+            logger.info("Set %s: gave back the options it was adopted with (%s, %s)", name, found.domain, found.policy)
+            return
+        # A stack's deletion must never be blocked for good: the set keeps working with our options.
+        logger.error(
+            "Set %s: could not give back the options it was adopted with (domain %s, policy %s), SES rejected "
+            "them (%s); left the set with domain %s, policy %s. Restore them by hand once SES accepts them",
+            name,
+            found.domain,
+            found.policy or "SES's default",
+            rejected,
+            current.domain,
+            current.policy or "SES's default",
+        )
 
     def _update_in_place(self, props: TrackingProps, old: TrackingProps | None) -> None:
         name, domain = props.configuration_set_name, props.custom_redirect_domain
@@ -94,5 +150,5 @@ class TrackingOptionsProvider:
             except ProviderError:
                 logger.exception("Could not remove the options just created on %s", name)
                 # Answer with their id, so that the rollback's Delete removes them.
-                error.physical_id = physical_id(name)
+                error.physical_id = Issued(name).encode()
             raise

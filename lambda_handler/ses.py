@@ -32,6 +32,8 @@ MAX_BACKOFF = 2
 THROTTLE_PAUSE = 2.0
 # v1 answers Throttling, v2 TooManyRequestsException; codes are compared without the suffix.
 THROTTLING_CODES = frozenset({"Throttling", "TooManyRequests"})
+# What SES answers to options it will not hold: v1 and v2 codes.
+_REJECTED = frozenset({"InvalidTrackingOptions", "BadRequest"})
 # Time kept back, after SES gives up, to send the answer to CloudFormation.
 ANSWER_MARGIN = 8
 # An attempt starts only if it, the backoff after it, and the answer can all still finish in time.
@@ -185,13 +187,28 @@ class SesTracking:
         return response is not None
 
     def put_policy(self, name: str, domain: str, policy: str) -> None:
-        """Set domain and HTTPS policy together (SES v2 only)."""
+        """Set domain and HTTPS policy together, in place (SES v2 only)."""
+        self._put(name, domain, policy)
+
+    def restore(self, name: str, domain: str, policy: str | None) -> str | None:
+        """Give the set back options it had: None once SES holds them, or SES's reason when it rejects them
+        (its domain no longer a verified identity, say), having changed nothing."""
+        try:
+            self._put(name, domain, policy)
+        except SesOperationError as error:
+            cause = error.__cause__
+            if isinstance(cause, ClientError) and _code(cause) in _REJECTED:
+                return f"{_code(cause)}: {cause.response.get('Error', {}).get('Message', '')}"
+            raise
+        return None
+
+    def _put(self, name: str, domain: str, policy: str | None) -> None:
+        # Without HttpsPolicy, SES keeps its default for it.
+        policy_arg: dict[str, Any] = {} if policy is None else {"HttpsPolicy": policy}
         self._call(
             "PutConfigurationSetTrackingOptions",
             lambda: self._v2.put_configuration_set_tracking_options(
-                ConfigurationSetName=name,
-                CustomRedirectDomain=domain,
-                HttpsPolicy=policy,  # type: ignore[arg-type]
+                ConfigurationSetName=name, CustomRedirectDomain=domain, **policy_arg
             ),
             name,
             domain,

@@ -51,4 +51,5 @@ BAD_INPUT = [
     pytest.param(
         {**props(), "CustomRedirectDomian": "x.example.com"}, "unknown property: CustomRedirectDomian", id="typo"
     ),
+    pytest.param({**props(), "AdoptExisting": "yes"}, "AdoptExisting 'yes' is not 'true' or 'false'", id="adopt-flag"),
 ]

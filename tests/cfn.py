@@ -16,10 +16,17 @@ from urllib.parse import urlsplit
 
 import trustme
 
+from cdk_ses_tracking_options.lambda_handler.physical_ids import Issued
+
 STACK_NAME = "TrackingStack"
 STACK_ID = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{STACK_NAME}/5b7e1c10-3f4a-11f0-9c1e-0a1b2c3d4e5f"
 SERVICE_TOKEN = "arn:aws:lambda:us-east-1:123456789012:function:TrackingStack-Provider"
 RESOURCE_TYPE = "Custom::SesTrackingOptions"
+
+
+def physical_id(set_name: str) -> str:
+    """The id of options the provider created on a set."""
+    return Issued(set_name).encode()
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ def synthesize(
     https_policy: ses.HttpsPolicy | None = None,
     count: int = 1,
     owned_set: bool = False,
+    adopt_existing: bool | None = None,
 ) -> Synthesized:
     """A stack with `count` TrackingOptions, named Tracking0..; set names get the index past the first."""
     app = cdk.App(outdir=str(outdir))
@@ -86,6 +87,7 @@ def synthesize(
             configuration_set=config_set,
             custom_redirect_domain=domain,
             https_policy=https_policy,
+            adopt_existing=adopt_existing,
         )
     assembly = app.synth()
     template = json.loads(Path(assembly.directory, "TrackingStack.template.json").read_text())

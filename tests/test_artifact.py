@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from aws_cdk import aws_ses as ses_lib
 
-from cdk_ses_tracking_options.lambda_handler.properties import physical_id
+from tests.adopt_scenarios import SCENARIOS, Harness
 from tests.bad_input import BAD_INPUT, MAX_REASON
-from tests.cfn import Answer, ResponseEndpoint, event
+from tests.cfn import Answer, ResponseEndpoint, event, physical_id
 from tests.lambda_runtime import FunctionCrashedError, FunctionProcess, FunctionSpec, lambda_python
 from tests.ses_emulator import SesEmulator, TokenBucket
 from tests.synthesized import Synthesized, synthesize
@@ -194,6 +194,22 @@ def test_bad_input_fails_fast_and_changes_nothing(
     assert len(answer.reason) < MAX_REASON
     assert ses.middleware.calls == []
     assert ses.tracking("marketing") == {}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_adopting(
+    scenario: Callable[[Harness], None],
+    run: Run,
+    endpoint: ResponseEndpoint,
+    ses: SesEmulator,
+    stacks: Callable[..., Synthesized],
+    warm: FunctionProcess,
+) -> None:
+    def adopting(name: str = "marketing", domain: str = "click.example.com", policy: str | None = None) -> Any:
+        https = ses_lib.HttpsPolicy(policy) if policy else None
+        return properties(stacks, adopt_existing=True, set_name=name, domain=domain, https_policy=https)
+
+    scenario(Harness(run, endpoint, ses, adopting, warm.logs))
 
 
 # --- Faults -----------------------------------------------------------------------------------------

@@ -269,6 +269,7 @@ def test_the_bundle_holds_the_handler_and_crhelper_and_nothing_compiled(tmp_path
         "lambda_handler/helper.py",
         "lambda_handler/index.py",
         "lambda_handler/names.py",
+        "lambda_handler/physical_ids.py",
         "lambda_handler/properties.py",
         "lambda_handler/provider.py",
         "lambda_handler/redaction.py",
@@ -389,3 +390,34 @@ def test_warns_when_a_cname_to_ses_would_have_to_serve_https(policy: ses.HttpsPo
     )
     warnings = assertions.Annotations.from_stack(stack).find_warning("*", assertions.Match.any_value())
     assert [("HTTPS tracking links will fail" in str(w.entry.data)) for w in warnings] == ([True] if warned else [])
+
+
+@pytest.mark.parametrize(("adopt", "expected"), [(None, None), (False, None), (True, "true")])
+def test_adopt_existing_is_sent_only_when_asked_for(adopt: bool | None, expected: str | None) -> None:
+    stack = make_stack()
+    TrackingOptions(
+        stack,
+        "Tracking",
+        configuration_set=imported(stack),
+        custom_redirect_domain="click.example.com",
+        adopt_existing=adopt,
+    )
+    properties = only(template_of(stack), RESOURCE_TYPE)["Properties"]
+    assert properties.get("AdoptExisting") == expected
+
+
+def test_adopting_with_retain_leaves_our_options_in_place() -> None:
+    # CloudFormation sends no Delete for a retained resource: the set keeps our options.
+    stack = make_stack()
+    TrackingOptions(
+        stack,
+        "Tracking",
+        configuration_set=imported(stack),
+        custom_redirect_domain="click.example.com",
+        adopt_existing=True,
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+    )
+    resource = only(template_of(stack), RESOURCE_TYPE)
+    assert resource["DeletionPolicy"] == "Retain"
+    assert resource["UpdateReplacePolicy"] == "Retain"
+    assert resource["Properties"]["AdoptExisting"] == "true"

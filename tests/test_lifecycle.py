@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from cdk_ses_tracking_options.lambda_handler import index
-from cdk_ses_tracking_options.lambda_handler.properties import physical_id
+from tests.adopt_scenarios import SCENARIOS, Harness
 from tests.bad_input import BAD_INPUT, MAX_REASON, props
-from tests.cfn import ResponseEndpoint, event
+from tests.cfn import ResponseEndpoint, event, physical_id
 from tests.conftest import Invoke, LambdaContext
 from tests.ses_emulator import SesEmulator
 
@@ -511,3 +512,22 @@ def test_a_malformed_event_never_overwrites_the_previous_answer(
     # THEN nothing is sent anywhere, least of all to the previous request's URL, and SES is untouched
     assert [len(answers) for answers in endpoint.answers.values()] == [1]
     assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+
+
+# --- Adopting existing options, and giving them back ------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_adopting(
+    scenario: Callable[[Harness], None],
+    invoke: Invoke,
+    endpoint: ResponseEndpoint,
+    ses: SesEmulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    def adopting(name: str = "marketing", domain: str = "click.example.com", policy: str | None = None) -> Any:
+        return {**props(name, domain, policy), "AdoptExisting": "true"}
+
+    scenario(Harness(invoke, endpoint, ses, adopting, lambda: caplog.text))

@@ -76,6 +76,12 @@ class TrackingOptions(Construct):
     :param removal_policy: what happens to the tracking options when the construct leaves the stack.
         When omitted, they are removed (``RemovalPolicy.DESTROY``, CloudFormation's default).
         ``RETAIN`` leaves them on the set.
+    :param adopt_existing: whether to take over tracking options the set already has. When true, a
+        Create on a set with options switches them to the requested ones in place (never a moment
+        without options), and deleting the construct gives the set back the domain and HTTPS policy it
+        had, unless someone has changed its domain since. When omitted (false), a Create on a set that
+        already has options fails and changes nothing. Do not adopt options that another stack or tool
+        still manages: the two would overwrite each other.
     :param hosted_zone: the Route 53 zone that holds ``custom_redirect_domain``. When given, the
         construct also creates the CNAME record from the domain to :attr:`cname_target`. When omitted,
         no DNS record is created: add the CNAME wherever the domain's DNS is served.
@@ -91,6 +97,7 @@ class TrackingOptions(Construct):
         https_policy: ses.HttpsPolicy | None = None,
         removal_policy: RemovalPolicy | None = None,
         hosted_zone: route53.IHostedZone | None = None,
+        adopt_existing: bool | None = None,
     ) -> None:
         super().__init__(scope, id_)
         name = configuration_set.configuration_set_name
@@ -109,6 +116,9 @@ class TrackingOptions(Construct):
         }
         if https_policy is not None:
             properties["HttpsPolicy"] = https_policy.value
+        if adopt_existing:
+            # Only when asked for: templates without it stay as they were.
+            properties["AdoptExisting"] = "true"
         self._resource = CfnResource(self, "Resource", type=RESOURCE_TYPE, properties=properties)
         if removal_policy is not None:
             self._resource.apply_removal_policy(removal_policy)
