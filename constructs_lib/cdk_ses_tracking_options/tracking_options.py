@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import functools
 
-from aws_cdk import Annotations, Aws, CfnResource, Fn, RemovalPolicy, Token
+from aws_cdk import Annotations, Aws, CfnResource, Fn, RemovalPolicy, Stack, Token
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ses as ses
 from constructs import Construct
 
+from ._https_endpoint import alias_records, certificate_for, check_partition, distribution
 from ._provider import SERVICE_TIMEOUT_SECONDS, TrackingOptionsProvider
 from .lambda_handler.names import is_hostname, is_set_name
 
@@ -68,11 +72,12 @@ class TrackingOptions(Construct):
     :param configuration_set: the configuration set, defined in this stack or imported with
         ``ConfigurationSet.from_configuration_set_name``.
     :param custom_redirect_domain: the domain that open and click tracking links go through, such as
-        ``click.example.com``. It, or a parent domain, must be a verified SES identity, and it needs a
-        CNAME record to :attr:`cname_target`.
-    :param https_policy: whether tracking links require HTTPS. When omitted, the set keeps SES's
-        default (``OPTIONAL``: open tracking over HTTP, click tracking keeps the link's protocol).
-        ``REQUIRE`` and ``REQUIRE_OPEN_ONLY`` need an HTTPS endpoint such as CloudFront in front of the domain.
+        ``click.example.com``. It, or a parent domain, must be a verified SES identity, and it must point
+        to :attr:`dns_target`.
+    :param https_policy: whether tracking links require HTTPS. When omitted, ``REQUIRE`` with
+        ``https_endpoint``; otherwise the set keeps SES's default (``OPTIONAL``: open tracking over HTTP,
+        click tracking keeps the link's protocol). ``REQUIRE`` and ``REQUIRE_OPEN_ONLY`` need an HTTPS
+        endpoint in front of the domain: ``https_endpoint``, or one of your own.
     :param removal_policy: what happens to the tracking options when the construct leaves the stack.
         When omitted, they are removed (``RemovalPolicy.DESTROY``, CloudFormation's default).
         ``RETAIN`` leaves them on the set.
@@ -83,8 +88,20 @@ class TrackingOptions(Construct):
         already has options fails and changes nothing. Do not adopt options that another stack or tool
         still manages: the two would overwrite each other.
     :param hosted_zone: the Route 53 zone that holds ``custom_redirect_domain``. When given, the
-        construct also creates the CNAME record from the domain to :attr:`cname_target`. When omitted,
-        no DNS record is created: add the CNAME wherever the domain's DNS is served.
+        construct also creates the records from the domain to :attr:`dns_target`: a CNAME, or with
+        ``https_endpoint`` A and AAAA alias records. When omitted, no DNS record is created: point the
+        domain at :attr:`dns_target` wherever its DNS is served.
+    :param https_endpoint: whether to create the HTTPS endpoint for the domain: a CloudFront
+        distribution that passes every open and click request to SES's regional redirect host over
+        HTTPS (nothing cached, every query string kept, the viewer's Host not sent on, HTTP redirected
+        to HTTPS, TLS 1.2 or newer). Only in the ``aws`` partition. When omitted, no endpoint: the
+        domain points at SES's redirect host, which serves only HTTP for it.
+    :param certificate: the certificate for ``custom_redirect_domain``, in ``us-east-1`` (CloudFront's
+        requirement), used with ``https_endpoint``. When omitted, a stack in ``us-east-1`` with
+        ``hosted_zone`` creates a DNS-validated one; anywhere else synthesis stops and says how to bring
+        one from a ``us-east-1`` stack.
+    :param access_log_bucket: where CloudFront writes access logs for ``https_endpoint`` (a bucket with
+        ACLs enabled, as CloudFront's standard logs require). When omitted, no access logs are written.
     """
 
     def __init__(
@@ -98,6 +115,9 @@ class TrackingOptions(Construct):
         removal_policy: RemovalPolicy | None = None,
         hosted_zone: route53.IHostedZone | None = None,
         adopt_existing: bool | None = None,
+        https_endpoint: bool | None = None,
+        certificate: acm.ICertificate | None = None,
+        access_log_bucket: s3.IBucket | None = None,
     ) -> None:
         super().__init__(scope, id_)
         name = configuration_set.configuration_set_name
@@ -105,6 +125,12 @@ class TrackingOptions(Construct):
         _check_domain(custom_redirect_domain)
         if hosted_zone is not None:
             _check_in_zone(custom_redirect_domain, hosted_zone)
+        if not https_endpoint and (certificate is not None or access_log_bucket is not None):
+            msg = "certificate and access_log_bucket are used only with https_endpoint=True: pass it, or drop them"
+            raise ValueError(msg)
+        if https_endpoint:
+            check_partition(Stack.of(self))
+            https_policy = https_policy or ses.HttpsPolicy.REQUIRE
 
         provider = TrackingOptionsProvider.of(self)
         provider.allow(name)
@@ -123,27 +149,41 @@ class TrackingOptions(Construct):
         if removal_policy is not None:
             self._resource.apply_removal_policy(removal_policy)
 
-        self.cname_record: route53.CnameRecord | None = None
-        """The CNAME record, when ``hosted_zone`` was given; otherwise None."""
-        if hosted_zone is not None:
-            if https_policy in _HTTPS_POLICIES:
-                Annotations.of(self).add_warning_v2(
-                    "cdk-ses-tracking-options:cname-without-https",
-                    "hosted_zone points the domain at SES's redirect host, which has no certificate for it, while "
-                    f"https_policy is {https_policy.value}: HTTPS tracking links will fail. Put CloudFront in "
-                    "front and point the domain at it instead.",
-                )
-            self.cname_record = route53.CnameRecord(
+        self.distribution: cloudfront.Distribution | None = None
+        """The CloudFront distribution, with ``https_endpoint``; otherwise None."""
+        if https_endpoint:
+            self.distribution = distribution(
                 self,
-                "Cname",
-                zone=hosted_zone,
-                # Fully qualified, so that a zone imported by id alone works too; a token stays as given.
-                record_name=f"{custom_redirect_domain}."
-                if is_hostname(custom_redirect_domain)
-                else custom_redirect_domain,
-                domain_name=self.cname_target,
-                comment="SES open and click tracking",
+                custom_redirect_domain,
+                certificate_for(self, custom_redirect_domain, certificate, hosted_zone),
+                access_log_bucket,
             )
+        self.cname_record: route53.CnameRecord | None = None
+        """The CNAME record, with ``hosted_zone`` and without ``https_endpoint``; otherwise None."""
+        self.alias_records: tuple[route53.ARecord, route53.AaaaRecord] | None = None
+        """The A and AAAA alias records to the distribution, with ``hosted_zone`` and ``https_endpoint``."""
+        if hosted_zone is None:
+            return
+        # Fully qualified, so that a zone imported by id alone works too; a token stays as given.
+        record_name = f"{custom_redirect_domain}." if is_hostname(custom_redirect_domain) else custom_redirect_domain
+        if self.distribution is not None:
+            self.alias_records = alias_records(self, hosted_zone, record_name, self.distribution)
+            return
+        if https_policy in _HTTPS_POLICIES:
+            Annotations.of(self).add_warning_v2(
+                "cdk-ses-tracking-options:cname-without-https",
+                "hosted_zone points the domain at SES's redirect host, which has no certificate for it, while "
+                f"https_policy is {https_policy.value}: HTTPS tracking links will fail. Pass https_endpoint=True "
+                "to put CloudFront in front, or point the domain at an endpoint of your own.",
+            )
+        self.cname_record = route53.CnameRecord(
+            self,
+            "Cname",
+            zone=hosted_zone,
+            record_name=record_name,
+            domain_name=self.cname_target,
+            comment="SES open and click tracking",
+        )
 
     # Attributes are made on first use: each costs synthesis a call into CDK's JavaScript.
     @functools.cached_property
@@ -155,6 +195,12 @@ class TrackingOptions(Construct):
     def custom_redirect_domain(self) -> str:
         """The custom redirect domain, available once the tracking options exist."""
         return self._resource.get_att("CustomRedirectDomain").to_string()
+
+    @functools.cached_property
+    def dns_target(self) -> str:
+        """Where ``custom_redirect_domain`` must point: the distribution's domain name with ``https_endpoint``
+        (an alias, or a CNAME outside Route 53), otherwise SES's redirect host, :attr:`cname_target`."""
+        return self.distribution.distribution_domain_name if self.distribution is not None else self.cname_target
 
     @functools.cached_property
     def cname_target(self) -> str:
