@@ -31,9 +31,9 @@ def test_the_readme_has_examples_to_run() -> None:
 
 @pytest.mark.parametrize("code", PYTHON, ids=[f"python-{n}" for n in range(len(PYTHON))])
 def test_each_python_block_synthesizes_inside_a_stack(code: str, tmp_path: Path) -> None:
-    # GIVEN the README's stated context: `self` a stack, the first example's imports, its `marketing` set
+    # GIVEN the README's stated context: `self` a stack (in us-east-1), the first example's imports, `marketing`
     app = cdk.App(outdir=str(tmp_path))
-    stack = cdk.Stack(app, "Readme")
+    stack = cdk.Stack(app, "Readme", env=cdk.Environment(account="123456789012", region="us-east-1"))
     namespace = {
         "self": stack,
         "ses": ses,
