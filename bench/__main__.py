@@ -3,6 +3,7 @@ one run; prints one table with the median, min and max of each ratio and its goa
 
 from __future__ import annotations
 
+import functools
 import statistics
 import sys
 import tempfile
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from bench import scale
 from bench.alternatives import synthesize
 from tests.cfn import ResponseEndpoint, event
 from tests.lambda_runtime import FunctionProcess, FunctionSpec
@@ -164,8 +166,16 @@ def main() -> None:
             synth20 = timed("synthesis, 20 resources", lambda: bench.synth_ratios(20))
             scaling = {count: {kind: bench.synth_seconds(kind, count, 99) for kind in KINDS} for count in (1, 20, 100)}
             bursts = timed("bursts", lambda: [bench.burst_seconds() for _ in range(3)])
+            real_rows = {
+                (1, 200): timed("200 at once", lambda: scale.real(bench.ses, bench.endpoint, bench.work, 1, 200)),
+                (2, 100): timed("2x100 at once", lambda: scale.real(bench.ses, bench.endpoint, bench.work, 2, 100)),
+            }
         finally:
             bench.close()
+        sizes_simulated = [(1, 20), (1, 100), (1, 200), (2, 100), (1, 500), (2, 500)]
+        simulated_rows = {
+            size: timed(f"simulated {size}", functools.partial(scale.simulated, *size)) for size in sizes_simulated
+        }
     per_extra = {kind: (sizes[20][kind] - sizes[1][kind]) / 19 for kind in sizes[1]}
     figures = [
         Figure("cold start to first answer", "bare boto3 handler", 1.10, cold),
@@ -199,6 +209,17 @@ def main() -> None:
         f"AwsCustomResource {per_extra['AwsCustomResource']:.0f} B"
     )
     print(f"bursts: {', '.join(f'{s:.1f} s' for s in bursts)}")
+    print()
+    print(scale.HEADER)
+    for size in sizes_simulated:
+        for row in real_rows.get(size, []) + simulated_rows[size]:
+            print(row.markdown())
+    print()
+    print("| resources | wave | time, simulated vs real | calls, simulated vs real | within 15% |")
+    print("| --- | --- | --- | --- | --- |")
+    for size, rows in real_rows.items():
+        for line in scale.agreement(rows, simulated_rows[size]):
+            print(line)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ class Helper(CfnResource):
     _context: Any
     _event: dict[str, Any]
     _timer: threading.Timer | None
+    # Set when another invocation took the event on, to answer it: this one sends nothing.
+    handed_on = False
 
     def time_left(self) -> float:
         context = self._context
@@ -72,6 +74,9 @@ class Helper(CfnResource):
         self._send("FAILED", "The provider function ran out of time before SES answered; deploy again")
 
     def _send(self, status: str | None = None, reason: str = "", send_response: Any = None) -> None:
+        if self.handed_on:
+            logger.info("The event was handed on; its answer comes from the invocation that finishes it")
+            return
         super()._send(status, reason, send_response=self._put_answer)  # type: ignore[misc]
 
     def _put_answer(self, response_url: str, body: dict[str, Any], _ssl_verify: object = None) -> None:

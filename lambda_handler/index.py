@@ -8,7 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import ProviderError
+from .handoff import MAX_HOPS, Carried, carried, hand_on
 from .helper import make_helper
+from .pacing import HandOffNeeded
 from .properties import TrackingProps, parse_properties
 from .provider import TrackingOptionsProvider
 from .ses import SesTracking
@@ -21,8 +23,17 @@ helper = make_helper(also_redact=(__name__,))
 
 
 @functools.cache
+def _ses() -> SesTracking:
+    return SesTracking(helper.time_left)
+
+
+@functools.cache
 def _provider() -> TrackingOptionsProvider:
-    return TrackingOptionsProvider(SesTracking(helper.time_left))
+    return TrackingOptionsProvider(_ses())
+
+
+# The pacing state of the event this invocation serves.
+_state = Carried(0.0, None, 0)
 
 
 def _props_or_none(props: object) -> TrackingProps | None:
@@ -37,8 +48,14 @@ def _answering(func: Callable[[dict[str, Any], Any], str | None]) -> Callable[[d
 
     @functools.wraps(func)
     def run(event: dict[str, Any], context: Any) -> str | None:
+        if _state.hops > MAX_HOPS:
+            raise ProviderError(f"The wait for SES was handed on {_state.hops} times; deploy again")
+        _ses().resume(_state.booking, _state.event_deadline(event.get("ResourceProperties")))
         try:
             return func(event, context)
+        except HandOffNeeded as wait:
+            _hand_on(event, context, wait)
+            return str(event.get("PhysicalResourceId", ""))
         except ProviderError as error:
             if error.physical_id is not None:
                 helper.PhysicalResourceId = error.physical_id
@@ -48,6 +65,17 @@ def _answering(func: Callable[[dict[str, Any], Any], str | None]) -> Callable[[d
             raise ProviderError(f"Unexpected {type(error).__name__} in the provider: {error}") from error
 
     return run
+
+
+def _hand_on(event: dict[str, Any], context: Any, wait: HandOffNeeded) -> None:
+    """Let a fresh invocation wait for the booked slot and answer; this one sends nothing."""
+    try:
+        hand_on(event, _state, wait.booking, str(context.invoked_function_arn))
+    except Exception as error:
+        logger.exception("Could not hand the event on")
+        reason = f"The wait for SES could not be handed on to another invocation ({type(error).__name__}); deploy again"
+        raise ProviderError(reason) from error
+    helper.handed_on = True
 
 
 def _answer(props: TrackingProps, physical_resource_id: str) -> str:
@@ -95,9 +123,12 @@ def _is_cloudformation_event(event: object) -> bool:
 
 def handler(event: dict[str, Any], context: Any) -> None:
     """The Lambda handler. Never logs the event: its ResponseURL is a credential."""
+    global _state  # noqa: PLW0603 - one event per invocation
     if not _is_cloudformation_event(event):
         logger.error("Not a CloudFormation custom resource event; it has no answer to give: ignored")
         return
+    _state = carried(event)
+    helper.handed_on = False
     logger.info(
         "%s request %s for %s (physical id %s)",
         event["RequestType"],

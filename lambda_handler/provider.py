@@ -21,6 +21,15 @@ def _already_exists(name: str) -> ProviderError:
     )
 
 
+def _policy_to_set(props: TrackingProps, old: TrackingProps | None) -> int:
+    return int(props.https_policy is not None or (old is not None and old.https_policy is not None))
+
+
+def _calls_to_take(props: TrackingProps) -> int:
+    """A Create, its policy, and with adopt_existing the read and switch that adopting may need."""
+    return 1 + int(props.https_policy is not None) + 2 * int(props.adopt_existing)
+
+
 class TrackingOptionsProvider:
     """The physical id records which set's options this resource manages, and what it adopted there;
     nothing else is ever touched."""
@@ -30,6 +39,7 @@ class TrackingOptionsProvider:
 
     def create(self, props: TrackingProps) -> str:
         name = props.configuration_set_name
+        self._ses.plan(_calls_to_take(props))
         if self._ses.create(name, props.custom_redirect_domain):
             self._set_policy_of_new_options(props)
             return Issued(name).encode()
@@ -41,11 +51,13 @@ class TrackingOptionsProvider:
         name = props.configuration_set_name
         issued = parse(physical_resource_id)
         if issued is not None and issued.set_name == name:
+            self._ses.plan(1 + _policy_to_set(props, old))
             self._update_in_place(props, old)
             return physical_resource_id
         # Another set: take it and return its id; CloudFormation then deletes the old id, giving that set
         # back what was adopted there. The new id remembers an adopted old set, for a rollback of this move.
         previous = issued.without_previous() if issued is not None and issued.found is not None else None
+        self._ses.plan(_calls_to_take(props))
         if self._ses.create(name, props.custom_redirect_domain):
             self._set_policy_of_new_options(props)
             return Issued(name, previous=previous).encode()
@@ -74,6 +86,8 @@ class TrackingOptionsProvider:
                 "Physical id names set %s, the properties set %s: left both alone", name, props.configuration_set_name
             )
             return
+        # A read, then a delete or a give-back.
+        self._ses.plan(2 if props is not None else 1)
         if props is None:
             if issued.found is not None:
                 logger.warning("Set %s: no readable properties to tell our options from others'; left", name)

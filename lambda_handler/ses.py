@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -14,21 +16,25 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import SesOperationError
+from .pacing import INTERVAL, BookedTooLateError, Booking, OutOfTimeError, Pacer
+from .schedule import DynamoSchedule
 
 if TYPE_CHECKING:
     from mypy_boto3_ses import SESClient
     from mypy_boto3_sesv2 import SESV2Client
 
-__all__ = ["CLIENT_CONFIG", "Current", "DeadlineExceededError", "SesTracking"]
+__all__ = ["CLIENT_CONFIG", "Current", "DeadlineExceededError", "SesTracking", "pacer_from_environment"]
+
+logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 10
-# botocore retries network faults and 5xx this many times in all, sleeping at most 1 s, then 2 s.
+# Network faults and 5xx are tried this many times in all, sleeping at most 1 s, then 2 s, as botocore's
+# standard mode would; botocore itself tries once, so that a throttled call is never sent again behind
+# the pacer's back (SES's one call a second is shared by every caller: see pacing.py).
 MAX_ATTEMPTS = 3
 MAX_BACKOFF = 2
-# SES's control plane allows about one call a second. botocore backs off exponentially up to 20 s,
-# which leaves the allowance unused while a stack's resources queue for it; throttled calls are
-# instead retried after a short random pause until the deadline nears.
+# Without a schedule to share, throttled calls are retried after a short random pause (pacing.py).
 THROTTLE_PAUSE = 2.0
 # v1 answers Throttling, v2 TooManyRequestsException; codes are compared without the suffix.
 THROTTLING_CODES = frozenset({"Throttling", "TooManyRequests"})
@@ -43,15 +49,36 @@ ATTEMPT_BUDGET = CONNECT_TIMEOUT + READ_TIMEOUT + MAX_BACKOFF + ANSWER_MARGIN
 THROTTLE_RETRY_BUDGET = ATTEMPT_BUDGET + THROTTLE_PAUSE + 1 + MAX_BACKOFF + 1
 
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+    retries={"mode": "standard", "total_max_attempts": 1},
     connect_timeout=CONNECT_TIMEOUT,
     read_timeout=READ_TIMEOUT,
     user_agent_extra="cdk-ses-tracking-options",
 )
 
 
+# The provider's schedule table (pacing.py); without it, calls are not paced.
+SCHEDULE_TABLE_VARIABLE = "SCHEDULE_TABLE"
+# Seconds between booked calls, when set: SES's allowance in calls a second is its inverse.
+INTERVAL_VARIABLE = "SES_CALL_INTERVAL"
+
+
 class DeadlineExceededError(Exception):
     """Raised before an SES attempt that could not finish before the function's timeout."""
+
+
+def pacer_from_environment() -> Pacer:
+    """The pacer on the provider's schedule table, if the function has one."""
+    table = os.environ.get(SCHEDULE_TABLE_VARIABLE)
+    interval = float(os.environ.get(INTERVAL_VARIABLE) or INTERVAL)
+    store = (lambda: DynamoSchedule(table)) if table else None
+    return Pacer(store, clock=time.time, sleep=time.sleep, interval=interval)
+
+
+def _transient(error: Exception) -> bool:
+    """A fault worth trying again: the network, a timeout, or SES's own 5xx."""
+    if isinstance(error, ClientError):
+        return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
+    return isinstance(error, BotoCoreError)
 
 
 def _client(service: str, time_left: Callable[[], float]) -> Any:
@@ -84,9 +111,15 @@ def _code(error: ClientError) -> str:
 
 def _mapped(error: Exception, action: str, name: str, domain: str | None = None) -> SesOperationError:
     """A short reason for the console, the useful part first, naming the set or domain."""
-    if isinstance(error, DeadlineExceededError):
+    if isinstance(error, DeadlineExceededError | OutOfTimeError):
         return SesOperationError(
             f"SES did not complete {action} for '{name}' before the function's timeout; deploy again"
+        )
+    if isinstance(error, BookedTooLateError):
+        return SesOperationError(
+            f"SES's one call a second is booked {error.wait:.0f} s ahead, past this resource's ServiceTimeout: "
+            f"more TrackingOptions than SES can serve in time are deploying in this account and region; "
+            f"deploy '{name}' again once they finish"
         )
     if not isinstance(error, ClientError):
         return SesOperationError(
@@ -113,8 +146,20 @@ def _mapped(error: Exception, action: str, name: str, domain: str | None = None)
 class SesTracking:
     """Tracking-options calls; expected absences come back as values, everything else as SesOperationError."""
 
-    def __init__(self, time_left: Callable[[], float]) -> None:
+    def __init__(self, time_left: Callable[[], float], pacer: Pacer | None = None) -> None:
         self._time_left = time_left
+        self.pacer = pacer or pacer_from_environment()
+        self._carried: Booking | None = None
+        self._event_deadline: float | None = None
+
+    def resume(self, booking: Booking | None, event_deadline: float | None) -> None:
+        """The next operation keeps a booking handed on to this invocation, and answers by event_deadline."""
+        self._carried, self._event_deadline = booking, event_deadline
+
+    def plan(self, calls: int) -> None:
+        """An operation starts that makes at most this many calls on its usual path."""
+        self.pacer.begin(calls, self._carried, self._event_deadline)
+        self._carried = None
 
     # Each client is made on first use: most requests never need v2, and every client costs cold start.
     @functools.cached_property
@@ -136,19 +181,40 @@ class SesTracking:
         absent: frozenset[str] = frozenset(),
     ) -> Any:
         """The response of call(), or None when SES answers with one of the absent codes."""
+        faults = 0
         while True:
             try:
-                return call()
+                self.pacer.before_call(self._time_left())
+                response = call()
             except ClientError as error:
                 code = _code(error)
                 if code in absent:
+                    self.pacer.succeeded()
                     return None
-                if code in THROTTLING_CODES and self._time_left() >= THROTTLE_RETRY_BUDGET:
-                    time.sleep(random.uniform(0, THROTTLE_PAUSE))  # noqa: S311 - jitter, not a secret
+                # With a schedule, the pacer decides how long to wait and when to hand the wait on.
+                if code in THROTTLING_CODES and (self.pacer.paced or self._time_left() >= THROTTLE_RETRY_BUDGET):
+                    self.pacer.throttled()
+                    continue
+                faults += 1
+                if _transient(error) and faults < MAX_ATTEMPTS:
+                    self._back_off(faults)
                     continue
                 raise _mapped(error, action, name, domain) from error
-            except (BotoCoreError, DeadlineExceededError) as error:
+            except BotoCoreError as error:
+                faults += 1
+                if faults < MAX_ATTEMPTS:
+                    self._back_off(faults)
+                    continue
                 raise _mapped(error, action, name, domain) from error
+            except (DeadlineExceededError, OutOfTimeError, BookedTooLateError) as error:
+                raise _mapped(error, action, name, domain) from error
+            else:
+                self.pacer.succeeded()
+                return response
+
+    def _back_off(self, faults: int) -> None:
+        # As botocore's standard mode: a random pause of up to 1 s, then 2 s.
+        time.sleep(random.uniform(0, min(MAX_BACKOFF, 2 ** (faults - 1))))  # noqa: S311 - jitter, not a secret
 
     def create(self, name: str, domain: str) -> bool:
         """Create the options; False, changing nothing, when the set already has some."""

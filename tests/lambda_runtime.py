@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -228,5 +229,75 @@ _PASSED_THROUGH = (
     "AWS_SESSION_TOKEN",
     "AWS_ENDPOINT_URL_SES",
     "AWS_ENDPOINT_URL_SESV2",
+    "AWS_ENDPOINT_URL_DYNAMODB",
     "SSL_CERT_FILE",
 )
+
+
+class LambdaService:
+    """The Lambda service for one function: asynchronous invocations (CloudFormation's events, and the
+    function's hand-ons through the Invoke API on loopback), each run by an idle execution environment
+    or, when none is idle, by a new one, as Lambda scales out."""
+
+    def __init__(self, start: Callable[[int], FunctionProcess]) -> None:
+        self._start = start
+        self._lock = threading.Lock()
+        self._idle: list[FunctionProcess] = []
+        self.processes: list[FunctionProcess] = []
+        self.handed_on = 0
+        self._server = _Server(("127.0.0.1", 0), self._handler())
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def dispatch(self, event: dict[str, Any]) -> None:
+        """Run the event asynchronously, as an Event invocation."""
+        threading.Thread(target=self._run, args=(event,), daemon=True).start()
+
+    def _run(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            if self._idle:
+                process = self._idle.pop()
+            else:
+                process = self._start(len(self.processes))
+                self.processes.append(process)
+        try:
+            process.invoke(event)
+        finally:
+            if process.process.poll() is None and not process.killed_at_deadline:
+                with self._lock:
+                    self._idle.append(process)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        for process in self.processes:
+            process.stop()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if not (self.path.startswith("/2015-03-31/functions/") and self.path.endswith("/invocations")):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                assert self.headers.get("X-Amz-Invocation-Type") == "Event", "hand-ons are asynchronous"
+                with service._lock:
+                    service.handed_on += 1
+                service.dispatch(json.loads(body))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        return Handler

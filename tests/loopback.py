@@ -6,13 +6,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import boto3
 import trustme
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
 
 from tests.ses_emulator import REGION, SesEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 VERIFIED_DOMAIN = "example.com"
 SETS = ("marketing", "transactional")
+# The provider's schedule table, as the harness names it (the template names it by a Ref).
+SCHEDULE_TABLE = "schedule"
 
 
 def use_loopback_environment() -> None:
@@ -46,7 +51,20 @@ def start_ses() -> SesEmulator:
     server.start()
     os.environ["AWS_ENDPOINT_URL_SES"] = server.endpoint
     os.environ["AWS_ENDPOINT_URL_SESV2"] = server.endpoint
+    # The same moto server is the provider's DynamoDB.
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = server.endpoint
     return server
+
+
+def create_schedule_table(server: SesEmulator, name: str = SCHEDULE_TABLE) -> None:
+    """A provider's schedule table, as its template declares it."""
+    client = boto3.client("dynamodb", endpoint_url=server.endpoint, region_name=REGION)
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def reset_ses(server: SesEmulator) -> SesEmulator:
@@ -55,4 +73,6 @@ def reset_ses(server: SesEmulator) -> SesEmulator:
     server.backend.verify_domain(VERIFIED_DOMAIN)
     for name in SETS:
         server.backend.create_configuration_set(name)
+    dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables.clear()
+    create_schedule_table(server)
     return server

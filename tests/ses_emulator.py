@@ -40,13 +40,15 @@ from moto.sesv2.responses import SESV2Response
 from werkzeug.serving import make_server
 
 REGION = "us-east-1"
-# Operations SES rate-limits together in the emulator's token bucket.
+# Operations SES rate-limits together in the emulator's token bucket: every call the provider makes,
+# v1 and v2, the read included (the worst case).
 TRACKING_OPERATIONS = frozenset(
     {
         "CreateConfigurationSetTrackingOptions",
         "UpdateConfigurationSetTrackingOptions",
         "DeleteConfigurationSetTrackingOptions",
         "PutConfigurationSetTrackingOptions",
+        "GetConfigurationSet",
     }
 )
 
@@ -227,6 +229,7 @@ class TokenBucket:
 class CallRecord:
     operation: str
     outcome: str  # "passed", "throttled", or the fault kind
+    at: float = field(default_factory=time.monotonic)
 
 
 def _operation(environ: dict[str, Any], body: bytes) -> str:

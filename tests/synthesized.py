@@ -13,8 +13,14 @@ from aws_cdk import aws_ses as ses
 
 from cdk_ses_tracking_options import TrackingOptions
 from tests.lambda_runtime import FunctionSpec
+from tests.loopback import SCHEDULE_TABLE
 
 RESOURCE_TYPE = "Custom::SesTrackingOptions"
+
+
+def _only_of_type(template: dict[str, Any], resource_type: str) -> str:
+    (name,) = [str(name) for name, resource in template["Resources"].items() if resource["Type"] == resource_type]
+    return name
 
 
 @dataclass(frozen=True)
@@ -28,11 +34,14 @@ class Synthesized:
         assert len(functions) == 1
         props = functions[0]["Properties"]
         asset_hash = props["Code"]["S3Key"].removesuffix(".zip")
+        variables = dict(props.get("Environment", {}).get("Variables", {}))
+        # The stack's own schedule table, which the harness makes under one name.
+        assert variables.pop("SCHEDULE_TABLE") == {"Ref": _only_of_type(self.template, "AWS::DynamoDB::Table")}
         return FunctionSpec(
             code_dir=self.assembly_dir / f"asset.{asset_hash}",
             handler=props["Handler"],
             timeout=float(props["Timeout"]),
-            environment=dict(props.get("Environment", {}).get("Variables", {})),
+            environment={**variables, "SCHEDULE_TABLE": SCHEDULE_TABLE},
         )
 
     def resource_properties(self, construct_id: str) -> dict[str, Any]:

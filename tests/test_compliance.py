@@ -107,11 +107,14 @@ def test_the_role_has_no_crhelper_polling_or_managed_permissions(tmp_path: Path)
         for resource in template["Resources"].values()
         if resource["Type"] == "AWS::IAM::Policy"
         for statement in resource["Properties"]["PolicyDocument"]["Statement"]
-        for action in statement["Action"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     }
     assert actions == {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "lambda:InvokeFunction",
         "ses:CreateConfigurationSetTrackingOptions",
         "ses:UpdateConfigurationSetTrackingOptions",
         "ses:DeleteConfigurationSetTrackingOptions",

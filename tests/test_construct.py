@@ -45,7 +45,7 @@ def test_declares_a_custom_resource_with_the_properties_ses_needs() -> None:
         {
             "Properties": {
                 "ServiceToken": {"Fn::GetAtt": [assertions.Match.any_value(), "Arn"]},
-                "ServiceTimeout": "180",
+                "ServiceTimeout": "3600",
                 "ConfigurationSetName": "marketing",
                 "CustomRedirectDomain": "click.example.com",
             },
@@ -102,13 +102,21 @@ def test_a_set_owned_by_the_stack_is_referenced_so_it_exists_first() -> None:
     template = template_of(stack)
     template.has_resource_properties(RESOURCE_TYPE, {"ConfigurationSetName": {"Ref": logical_id}})
     # Its name is a token at synth time: the ARN takes it through Fn::Sub's variables.
-    policy = only(template, "AWS::IAM::Policy")["Properties"]["PolicyDocument"]["Statement"][-1]
+    policy = default_policy(template)[-1]
     assert policy["Resource"] == {
         "Fn::Sub": [
             "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${Name}",
             {"Name": {"Ref": logical_id}},
         ]
     }
+
+
+def default_policy(template: assertions.Template) -> list[dict[str, Any]]:
+    """The statements of the role's default policy (the other policy is the hand-on one)."""
+    found = template.find_resources("AWS::IAM::Policy")
+    (name,) = [name for name in found if "DefaultPolicy" in name]
+    statements: list[dict[str, Any]] = found[name]["Properties"]["PolicyDocument"]["Statement"]
+    return statements
 
 
 def test_one_provider_function_serves_every_tracking_options_in_a_stack() -> None:
@@ -122,9 +130,10 @@ def test_one_provider_function_serves_every_tracking_options_in_a_stack() -> Non
     template.resource_count_is("AWS::Lambda::Function", 1)
     template.resource_count_is("AWS::IAM::Role", 1)
     template.resource_count_is("AWS::Logs::LogGroup", 1)
+    template.resource_count_is("AWS::DynamoDB::Table", 1)
 
 
-def test_the_function_runs_python_3_14_and_times_out_before_cloudformation_gives_up() -> None:
+def test_the_function_runs_python_3_14_and_cloudformation_waits_its_longest_for_a_turn_at_ses() -> None:
     stack = make_stack()
     TrackingOptions(stack, "Tracking", configuration_set=imported(stack), custom_redirect_domain="click.example.com")
     template = template_of(stack)
@@ -132,10 +141,19 @@ def test_the_function_runs_python_3_14_and_times_out_before_cloudformation_gives
     assert function["Runtime"] == "python3.14"
     assert function["Handler"] == "lambda_handler.index.handler"
     assert function["Timeout"] == 120
-    assert function["Environment"] == {"Variables": {"LOG_LEVEL": "INFO"}}
-    service_timeout = int(only(template, RESOURCE_TYPE)["Properties"]["ServiceTimeout"])
-    # The handler stops calling SES 23 s before its deadline; CloudFormation waits a minute longer still.
-    assert function["Timeout"] < service_timeout <= 300
+    table = next(iter(template.find_resources("AWS::DynamoDB::Table")))
+    assert function["Environment"] == {"Variables": {"LOG_LEVEL": "INFO", "SCHEDULE_TABLE": {"Ref": table}}}
+    # A wait for SES longer than one invocation is handed on; CloudFormation's maximum bounds it.
+    assert only(template, RESOURCE_TYPE)["Properties"]["ServiceTimeout"] == "3600"
+
+
+def test_the_schedule_table_is_on_demand_and_goes_with_the_stack() -> None:
+    stack = make_stack()
+    TrackingOptions(stack, "Tracking", configuration_set=imported(stack), custom_redirect_domain="click.example.com")
+    table = only(template_of(stack), "AWS::DynamoDB::Table")
+    assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["Properties"]["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert table["DeletionPolicy"] == "Delete"
 
 
 def test_the_role_holds_exactly_the_actions_the_handler_uses() -> None:
@@ -151,8 +169,10 @@ def test_the_role_holds_exactly_the_actions_the_handler_uses() -> None:
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
     ]
-    statements = only(template, "AWS::IAM::Policy")["Properties"]["PolicyDocument"]["Statement"]
+    statements = default_policy(template)
     log_group = next(iter(template.find_resources("AWS::Logs::LogGroup")))
+    table = next(iter(template.find_resources("AWS::DynamoDB::Table")))
+    function = next(iter(template.find_resources("AWS::Lambda::Function")))
 
     def set_arn(name: str) -> dict[str, Any]:
         return {"Fn::Sub": f"arn:${{AWS::Partition}}:ses:${{AWS::Region}}:${{AWS::AccountId}}:configuration-set/{name}"}
@@ -173,10 +193,24 @@ def test_the_role_holds_exactly_the_actions_the_handler_uses() -> None:
             "Resource": "*",
         },
         {
+            "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [table, "Arn"]},
+        },
+        {
             "Action": ["ses:GetConfigurationSet", "ses:PutConfigurationSetTrackingOptions"],
             "Effect": "Allow",
             "Resource": [set_arn("marketing"), set_arn("billing")],
         },
+    ]
+    # The function may invoke itself alone, to hand a long wait on.
+    (hand_on,) = [
+        resource["Properties"]["PolicyDocument"]["Statement"]
+        for name, resource in template.find_resources("AWS::IAM::Policy").items()
+        if "HandOnPolicy" in name
+    ]
+    assert hand_on == [
+        {"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": {"Fn::GetAtt": [function, "Arn"]}}
     ]
 
 
@@ -266,13 +300,16 @@ def test_the_bundle_holds_the_handler_and_crhelper_and_nothing_compiled(tmp_path
         "lambda_handler/__init__.py",
         "lambda_handler/delivery.py",
         "lambda_handler/errors.py",
+        "lambda_handler/handoff.py",
         "lambda_handler/helper.py",
         "lambda_handler/index.py",
         "lambda_handler/names.py",
+        "lambda_handler/pacing.py",
         "lambda_handler/physical_ids.py",
         "lambda_handler/properties.py",
         "lambda_handler/provider.py",
         "lambda_handler/redaction.py",
+        "lambda_handler/schedule.py",
         "lambda_handler/ses.py",
     ]
     source = Path(_bundle.HANDLER_DIR, "index.py").read_text()

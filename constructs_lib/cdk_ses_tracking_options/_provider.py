@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import weakref
 
-from aws_cdk import Acknowledgment, Duration, Fn, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -13,11 +14,12 @@ from constructs import Construct
 from ._bundle import HANDLER, RUNTIME, provider_code
 from .lambda_handler.names import is_set_name
 
-# The function gives up on SES in time to answer before this.
+# One invocation gives up on SES, or hands its wait for a turn on, in time to answer before this.
 FUNCTION_TIMEOUT_SECONDS = 120
-# CloudFormation fails the resource if no answer came by then: the function's timeout plus a margin
-# for the asynchronous invoke, instead of CloudFormation's default hour. Sent as CloudFormation sends it.
-SERVICE_TIMEOUT_SECONDS = str(FUNCTION_TIMEOUT_SECONDS + 60)
+# CloudFormation's longest wait for an answer. Hundreds of resources (and other stacks) share SES's
+# one call a second, so a resource may wait its turn for most of an hour, over many invocations.
+# Sent as CloudFormation sends it.
+SERVICE_TIMEOUT_SECONDS = "3600"
 
 # Each stack's provider, found without a lookup in the construct tree.
 _BY_STACK: weakref.WeakKeyDictionary[Stack, TrackingOptionsProvider] = weakref.WeakKeyDictionary()
@@ -67,6 +69,26 @@ class TrackingOptionsProvider(Construct):
                 ),
             )
         )
+        # The schedule on which this provider's invocations take turns at SES (lambda_handler/pacing.py).
+        self.schedule = dynamodb.Table(
+            self,
+            "Schedule",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        Validations.of(self.schedule).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-DDB3",
+                reason="The table holds one item, the provider's pacing schedule, which is rebuilt by the next "
+                "SES call: there is nothing to recover to a point in time",
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[self.schedule.table_arn]
+            )
+        )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -78,8 +100,16 @@ class TrackingOptionsProvider(Construct):
             memory_size=256,
             architecture=lambda_.Architecture.ARM_64,
             log_group=self.log_group,
-            environment={"LOG_LEVEL": "INFO"},
+            environment={"LOG_LEVEL": "INFO", "SCHEDULE_TABLE": self.schedule.table_name},
             description="CloudFormation provider for SES configuration set tracking options",
+        )
+        # An invocation hands a long wait on to a fresh one of itself. A policy of its own, not the
+        # role's default one, which the function depends on: that would make a cycle.
+        self.hand_on_policy = iam.Policy(
+            self,
+            "HandOnPolicy",
+            roles=[self.role],
+            statements=[iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.function.function_arn])],
         )
         self.function_arn = self.function.function_arn
         self._allowed: set[str] = set()

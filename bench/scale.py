@@ -1,0 +1,106 @@
+"""Scale figures: waves of Creates, Updates and Deletes at once, against SES at one call a second.
+
+Real (separate function processes, tests/scale.py): 200 resources in one stack, two stacks of 100.
+Simulated (the provider's own code on a virtual clock, bench/simulation.py): 20 to two stacks of 500,
+and the real sizes again, to check the simulation against the real runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import simulation
+from tests.cfn import ResponseEndpoint
+from tests.loopback import reset_ses
+from tests.scale import FIRST, SECOND, Scale
+from tests.ses_emulator import SesEmulator, TokenBucket
+
+WAVES = ("create", "update", "delete")
+
+
+@dataclass(frozen=True)
+class Row:
+    size: str
+    source: str
+    wave: str
+    resources: int
+    succeeded: int
+    seconds: float
+    floor: float
+    calls_per_resource: float
+    handed_on: int
+
+    def markdown(self) -> str:
+        return (
+            f"| {self.size} | {self.source} | {self.wave} | {self.succeeded} of {self.resources} "
+            f"| {self.seconds:.0f} | {self.floor:.0f} | {self.seconds / self.floor:.2f} "
+            f"| {self.calls_per_resource:.2f} | {self.handed_on} |"
+        )
+
+
+HEADER = (
+    "| resources | run | wave | succeeded | seconds | floor (s) | over floor | SES calls per resource | hand-ons |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+)
+
+
+def size_name(stacks: int, per_stack: int) -> str:
+    return str(per_stack) if stacks == 1 else f"{stacks}x{per_stack}"
+
+
+def real(ses: SesEmulator, endpoint: ResponseEndpoint, work: Path, stacks: int, per_stack: int) -> list[Row]:
+    reset_ses(ses)
+    scale = Scale(ses, endpoint, work / f"scale-{stacks}x{per_stack}", stacks=stacks, per_stack=per_stack)
+    ses.middleware.bucket = TokenBucket(rate=1.0)
+    rows = []
+    try:
+        for wave, domain in zip(WAVES, (FIRST, SECOND, None), strict=True):
+            figures, _ = getattr(scale, wave)()
+            assert scale.holds(domain), f"SES does not hold what the {wave} wave asked for"
+            rows.append(
+                Row(
+                    size_name(stacks, per_stack),
+                    "real",
+                    wave,
+                    figures.resources,
+                    figures.succeeded,
+                    figures.seconds,
+                    figures.floor,
+                    figures.calls_per_resource,
+                    figures.handed_on,
+                )
+            )
+    finally:
+        ses.middleware.bucket = None
+        scale.close()
+    return rows
+
+
+def simulated(stacks: int, per_stack: int) -> list[Row]:
+    figures = simulation.run(stacks, per_stack)
+    return [
+        Row(
+            size_name(stacks, per_stack),
+            "simulated",
+            wave,
+            int(figures[wave]["resources"]),
+            int(figures[wave]["succeeded"]),
+            figures[wave]["seconds"],
+            figures[wave]["floor"],
+            figures[wave]["calls_per_resource"],
+            int(figures[wave]["hand_ons"]),
+        )
+        for wave in WAVES
+    ]
+
+
+def agreement(real_rows: list[Row], simulated_rows: list[Row]) -> list[str]:
+    """How far the simulation is from the real run, wave by wave, on time and calls."""
+    lines = []
+    for r, s in zip(real_rows, simulated_rows, strict=True):
+        time_gap = abs(s.seconds - r.seconds) / r.seconds
+        calls_gap = abs(s.calls_per_resource - r.calls_per_resource) / r.calls_per_resource
+        met = "yes" if time_gap <= 0.15 and calls_gap <= 0.15 else "NO"
+        lines.append(f"| {r.size} | {r.wave} | {time_gap:.1%} | {calls_gap:.1%} | {met} |")
+    return lines

@@ -1,0 +1,79 @@
+"""Handing an event on to a fresh invocation of this function, with its pacing booking, before the
+deadline: the event is answered once, by whichever invocation finishes it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from .pacing import Booking
+
+__all__ = ["MAX_HOPS", "PACING_KEY", "Carried", "carried", "hand_on"]
+
+logger = logging.getLogger(__name__)
+
+# The key the handed-on event carries its pacing state under; CloudFormation never sends it.
+PACING_KEY = "SesTrackingOptionsPacing"
+# CloudFormation's longest ServiceTimeout is an hour; each invocation waits at least a minute.
+MAX_HOPS = 60
+# What CloudFormation waits when a template gives no ServiceTimeout.
+DEFAULT_SERVICE_TIMEOUT = 3600.0
+# The answer must reach CloudFormation this long before the event's ServiceTimeout.
+EVENT_MARGIN = 60.0
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
+
+
+@dataclass(frozen=True)
+class Carried:
+    """When the event was first seen, the booking handed on (if any), and how many hands it passed."""
+
+    first_seen: float
+    booking: Booking | None
+    hops: int
+
+    def event_deadline(self, properties: object) -> float:
+        """When the answer is due at the latest: the event's ServiceTimeout after it was first seen."""
+        timeout = DEFAULT_SERVICE_TIMEOUT
+        if isinstance(properties, Mapping):
+            try:
+                timeout = float(properties.get("ServiceTimeout", timeout))
+            except (TypeError, ValueError):
+                timeout = DEFAULT_SERVICE_TIMEOUT
+        return self.first_seen + timeout - EVENT_MARGIN
+
+
+def carried(event: dict[str, Any]) -> Carried:
+    """The pacing state an event was handed on with (removed from it), or a fresh one."""
+    state = event.pop(PACING_KEY, None)
+    if not isinstance(state, dict):
+        return Carried(time.time(), None, 0)
+    try:
+        booking = state.get("booking")
+        return Carried(
+            float(state["firstSeen"]),
+            Booking(float(booking[0]), int(booking[1]), float(booking[2])) if booking else None,
+            int(state["hops"]),
+        )
+    except (KeyError, TypeError, ValueError, IndexError):
+        logger.warning("Ignored malformed pacing state in the event")
+        return Carried(time.time(), None, 0)
+
+
+def hand_on(event: dict[str, Any], state: Carried, booking: Booking, function_arn: str) -> None:
+    """Invoke this function again, asynchronously, with the event and the booking; raises on failure."""
+    payload = dict(event)
+    payload[PACING_KEY] = {
+        "firstSeen": state.first_seen,
+        "booking": [booking.start, booking.calls, booking.shift],
+        "hops": state.hops + 1,
+    }
+    client = boto3.client("lambda", config=_CONFIG)
+    client.invoke(FunctionName=function_arn, InvocationType="Event", Payload=json.dumps(payload).encode())
+    logger.info("Handed the wait for the slot at %.1f on to a fresh invocation (hop %d)", booking.start, state.hops + 1)

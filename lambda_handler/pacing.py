@@ -1,0 +1,194 @@
+"""Taking turns at SES's one call a second. Pure logic over an injected store, clock and sleep.
+
+SES's control plane allows about one call a second per account and region. Callers that retry at
+random, knowing nothing of each other, either idle the allowance or waste calls on throttling. So the
+invocations of one provider take turns on a shared schedule (the store, one DynamoDB item the provider
+owns):
+
+- An operation's first call goes straight to SES: on an idle SES nothing changes, not even a client.
+- Once throttled, the operation books a block of consecutive slots on the schedule, one per call it
+  plans, `interval` apart, after every block booked before it, and waits for its slot.
+- A throttle on a booked call pushes the whole schedule back (every pending slot of this provider,
+  the throttled call's own included), by an interval that doubles with each throttle in a row. That is
+  how one provider yields to another it cannot see, sharing the same account's allowance.
+- A wait longer than this invocation has left is handed on (HandOffNeeded) to a fresh invocation that
+  keeps the booking; this is allowed only before the operation's first successful call, so that the
+  successor can safely start the operation over. Past the event's own deadline (its ServiceTimeout),
+  the operation fails at once with a clear reason, never a hang.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "HANDOFF_MARGIN",
+    "INTERVAL",
+    "BookedTooLateError",
+    "Booking",
+    "HandOffNeeded",
+    "OutOfTimeError",
+    "Pacer",
+    "ScheduleStore",
+]
+
+# Seconds between booked calls: SES's one a second, with room for the jitter of network latency.
+INTERVAL = 1.05
+# A throttled booked call pushes the schedule back by INTERVAL, 2, 4, then 8 INTERVALs in a row.
+MAX_YIELD = 8
+# An invocation hands its wait on while it still has this long left: enough for a block's calls and
+# the answer, whatever happens after the wait.
+HANDOFF_MARGIN = 40.0
+# A call in the middle of a block gives up when its slot is less than this far from the deadline.
+MID_BLOCK_MARGIN = 25.0
+# Without a schedule, a throttled call is tried again after a random pause of up to this long.
+UNPACED_PAUSE = 2.0
+
+
+class ScheduleStore(Protocol):
+    """The shared schedule: when the next free slot starts, and how far throttles have pushed it."""
+
+    def book(self, now: float, length: float) -> tuple[float, float]:
+        """Book `length` seconds from the next free slot (or now, if that has passed): (start, shift)."""
+
+    def shift(self) -> float:
+        """How far throttles have pushed the schedule back, in all."""
+
+    def push(self, seconds: float) -> None:
+        """Push every pending slot back."""
+
+
+@dataclass(frozen=True)
+class Booking:
+    """Slots `start`, `start + interval`, ... for `calls` calls, as they stood when the shift was `shift`."""
+
+    start: float
+    calls: int
+    shift: float
+
+
+class HandOffNeeded(Exception):  # noqa: N818 - a signal to hand the event on, not an error
+    """The booked slot comes after this invocation must answer: hand the event on with the booking."""
+
+    def __init__(self, booking: Booking) -> None:
+        super().__init__(f"booked slot at {booking.start:.1f}")
+        self.booking = booking
+
+
+class BookedTooLateError(Exception):
+    """The booked slot comes after the event's own deadline."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"the booked slot is {wait:.0f} s away")
+        self.wait = wait
+
+
+class OutOfTimeError(Exception):
+    """A call in the middle of an operation cannot get its turn before this invocation must answer."""
+
+
+class Pacer:
+    """One operation's turns: call before_call() before each SES attempt, then succeeded() or throttled()."""
+
+    def __init__(
+        self,
+        store: Callable[[], ScheduleStore] | None,
+        *,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        interval: float = INTERVAL,
+    ) -> None:
+        self._store_factory = store
+        self._store_made: ScheduleStore | None = None
+        self._clock = clock
+        self._sleep = sleep
+        self.interval = interval
+        self.begin(1)
+
+    @property
+    def paced(self) -> bool:
+        """Whether there is a schedule to take turns on."""
+        return self._store_factory is not None
+
+    @property
+    def _store(self) -> ScheduleStore | None:
+        # Made on first use: an operation that is never throttled needs none.
+        if self._store_made is None and self._store_factory is not None:
+            self._store_made = self._store_factory()
+        return self._store_made
+
+    def begin(self, calls: int, booking: Booking | None = None, event_deadline: float | None = None) -> None:
+        """Start an operation that plans `calls` SES calls, with the booking a predecessor handed on."""
+        self._planned = max(1, calls)
+        self._booking = booking
+        self._index = 0
+        self._done = 0
+        self._throttled_in_a_row = 0
+        self._unpaced_pause = 0.0
+        self._event_deadline = event_deadline
+
+    def before_call(self, time_left: float) -> None:
+        """Wait for this call's turn; raise HandOffNeeded or BookedTooLateError instead of waiting too long."""
+        if self._unpaced_pause:
+            pause, self._unpaced_pause = self._unpaced_pause, 0.0
+            self._sleep(pause)
+        if self._booking is None or self._index >= self._booking.calls:
+            if self._booking is None and self._throttled_in_a_row == 0:
+                return  # the first try goes straight to SES
+            store = self._store
+            if store is None:
+                return
+            # A throttle just showed the allowance in use: the earliest useful slot is an interval away.
+            start, shift = store.book(self._clock() + self.interval, (self._planned - self._done) * self.interval)
+            self._booking, self._index = Booking(start, self._planned - self._done, shift), 0
+        self._wait(self._booking, time_left)
+
+    def _wait(self, booking: Booking, time_left: float) -> None:
+        store = self._store
+        assert store is not None  # a booking needs a store
+        started = self._clock()
+        while True:
+            now = self._clock()
+            target = booking.start + self._index * self.interval + (store.shift() - booking.shift)
+            wait = target - now
+            if self._event_deadline is not None and target > self._event_deadline:
+                raise BookedTooLateError(wait)
+            if wait <= 0:
+                return
+            # Waking early to read the shift again costs one read; waking late costs the allowance.
+            nap = min(wait, max(self.interval, wait / 2))
+            left = time_left - (now - started)
+            if wait > left - HANDOFF_MARGIN:
+                if self._done:
+                    # Part of the operation is done, so it cannot start over elsewhere: finish here or fail.
+                    if wait > left - MID_BLOCK_MARGIN:
+                        raise OutOfTimeError
+                else:
+                    # Wait here while this invocation may; then hand the booking on.
+                    nap = min(nap, left - HANDOFF_MARGIN)
+                    if nap < self.interval:
+                        raise HandOffNeeded(booking)
+            self._sleep(nap)
+
+    def succeeded(self) -> None:
+        self._done += 1
+        self._throttled_in_a_row = 0
+        if self._booking is not None:
+            self._index += 1
+
+    def throttled(self) -> None:
+        self._throttled_in_a_row += 1
+        store = self._store
+        if store is None:
+            # Nothing to share turns on: a random pause before the next try.
+            self._unpaced_pause = random.uniform(0, UNPACED_PAUSE)  # noqa: S311 - jitter, not a secret
+            return
+        if self._booking is not None and self._index < self._booking.calls:
+            # A booked call lost its slot to another caller: push this provider's schedule back, further
+            # with each throttle in a row while nothing is done (so as to yield to a busy neighbour), by
+            # one interval in the middle of an operation (which must finish before its deadline).
+            factor = 1 if self._done else min(2 ** (self._throttled_in_a_row - 1), MAX_YIELD)
+            store.push(self.interval * factor)
