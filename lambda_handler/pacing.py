@@ -93,6 +93,9 @@ class OutOfTimeError(Exception):
 class Pacer:
     """One operation's turns: call before_call() before each SES attempt, then succeeded() or throttled()."""
 
+    _booking: Booking | None
+    _event_deadline: float | None
+
     def __init__(
         self,
         store: Callable[[], ScheduleStore] | None,
@@ -120,13 +123,22 @@ class Pacer:
             self._store_made = self._store_factory()
         return self._store_made
 
+    def unpace(self) -> None:
+        """Stop taking turns (the schedule cannot be reached): throttled calls are retried after pauses."""
+        self._store_factory = None
+        self._store_made = None
+        self._booking = None
+        self._unpaced_pause = random.uniform(0, UNPACED_PAUSE)  # noqa: S311 - jitter, not a secret
+
     def begin(self, calls: int, booking: Booking | None = None, event_deadline: float | None = None) -> None:
         """Start an operation that plans `calls` SES calls, with the booking a predecessor handed on."""
         self._planned = max(1, calls)
         self._booking = booking
         self._index = 0
         self._done = 0
-        self._throttled_in_a_row = 0
+        # The first try goes straight to SES; once throttled, the operation takes turns.
+        self._straight = True
+        self._lost_in_a_row = 0
         self._unpaced_pause = 0.0
         self._event_deadline = event_deadline
 
@@ -136,8 +148,8 @@ class Pacer:
             pause, self._unpaced_pause = self._unpaced_pause, 0.0
             self._sleep(pause)
         if self._booking is None or self._index >= self._booking.calls:
-            if self._booking is None and self._throttled_in_a_row == 0:
-                return  # the first try goes straight to SES
+            if self._booking is None and self._straight:
+                return
             store = self._store
             if store is None:
                 return
@@ -175,12 +187,12 @@ class Pacer:
 
     def succeeded(self) -> None:
         self._done += 1
-        self._throttled_in_a_row = 0
+        self._lost_in_a_row = 0
         if self._booking is not None:
             self._index += 1
 
     def throttled(self) -> None:
-        self._throttled_in_a_row += 1
+        self._straight = False
         store = self._store
         if store is None:
             # Nothing to share turns on: a random pause before the next try.
@@ -190,5 +202,6 @@ class Pacer:
             # A booked call lost its slot to another caller: push this provider's schedule back, further
             # with each throttle in a row while nothing is done (so as to yield to a busy neighbour), by
             # one interval in the middle of an operation (which must finish before its deadline).
-            factor = 1 if self._done else min(2 ** (self._throttled_in_a_row - 1), MAX_YIELD)
+            self._lost_in_a_row += 1
+            factor = 1 if self._done else min(2 ** (self._lost_in_a_row - 1), MAX_YIELD)
             store.push(self.interval * factor)

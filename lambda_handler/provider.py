@@ -57,7 +57,8 @@ class TrackingOptionsProvider:
         # Another set: take it and return its id; CloudFormation then deletes the old id, giving that set
         # back what was adopted there. The new id remembers an adopted old set, for a rollback of this move.
         previous = issued.without_previous() if issued is not None and issued.found is not None else None
-        self._ses.plan(_calls_to_take(props))
+        # A Create there, and (when it has options, as on a rollback) a read of them.
+        self._ses.plan(_calls_to_take(props) + 1)
         if self._ses.create(name, props.custom_redirect_domain):
             self._set_policy_of_new_options(props)
             return Issued(name, previous=previous).encode()

@@ -183,8 +183,8 @@ class SesTracking:
         """The response of call(), or None when SES answers with one of the absent codes."""
         faults = 0
         while True:
+            self._take_turn(action, name, domain)
             try:
-                self.pacer.before_call(self._time_left())
                 response = call()
             except ClientError as error:
                 code = _code(error)
@@ -193,7 +193,7 @@ class SesTracking:
                     return None
                 # With a schedule, the pacer decides how long to wait and when to hand the wait on.
                 if code in THROTTLING_CODES and (self.pacer.paced or self._time_left() >= THROTTLE_RETRY_BUDGET):
-                    self.pacer.throttled()
+                    self._schedule(self.pacer.throttled)
                     continue
                 faults += 1
                 if _transient(error) and faults < MAX_ATTEMPTS:
@@ -206,11 +206,25 @@ class SesTracking:
                     self._back_off(faults)
                     continue
                 raise _mapped(error, action, name, domain) from error
-            except (DeadlineExceededError, OutOfTimeError, BookedTooLateError) as error:
+            except DeadlineExceededError as error:
                 raise _mapped(error, action, name, domain) from error
             else:
                 self.pacer.succeeded()
                 return response
+
+    def _take_turn(self, action: str, name: str, domain: str | None) -> None:
+        try:
+            self._schedule(lambda: self.pacer.before_call(self._time_left()))
+        except (OutOfTimeError, BookedTooLateError) as error:
+            raise _mapped(error, action, name, domain) from error
+
+    def _schedule(self, step: Callable[[], None]) -> None:
+        """A pacing step; if the schedule table cannot be reached, go on without taking turns."""
+        try:
+            step()
+        except (BotoCoreError, ClientError) as error:
+            logger.warning("The schedule table cannot be reached (%s); calling SES without taking turns", error)
+            self.pacer.unpace()
 
     def _back_off(self, faults: int) -> None:
         # As botocore's standard mode: a random pause of up to 1 s, then 2 s.

@@ -1,0 +1,192 @@
+"""The pacing decisions (lambda_handler/pacing.py) on a fake clock and an in-memory schedule; the
+whole mechanism runs in tests/test_scale.py and bench/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from cdk_ses_tracking_options.lambda_handler.pacing import (
+    HANDOFF_MARGIN,
+    BookedTooLateError,
+    Booking,
+    HandOffNeeded,
+    OutOfTimeError,
+    Pacer,
+)
+from cdk_ses_tracking_options.lambda_handler.ses import SesTracking
+
+START = 1_796_000_000.0
+INTERVAL = 1.05
+
+
+@dataclass
+class Clock:
+    now: float = START
+    slept: list[float] = field(default_factory=list)
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@dataclass
+class Schedule:
+    """The DynamoDB item's semantics."""
+
+    tat: float | None = None
+    shift_total: float = 0.0
+    made: int = 0
+
+    def book(self, now: float, length: float) -> tuple[float, float]:
+        start = self.tat if self.tat is not None and self.tat >= now else now
+        self.tat = start + length
+        return start, self.shift_total
+
+    def shift(self) -> float:
+        return self.shift_total
+
+    def push(self, seconds: float) -> None:
+        self.tat = (self.tat or 0.0) + seconds
+        self.shift_total += seconds
+
+
+def pacer(clock: Clock, schedule: Schedule) -> Pacer:
+    def make() -> Schedule:
+        schedule.made += 1
+        return schedule
+
+    return Pacer(make, clock=clock.time, sleep=clock.sleep, interval=INTERVAL)
+
+
+def test_the_first_try_goes_straight_to_ses_without_the_schedule() -> None:
+    clock, schedule = Clock(), Schedule()
+    turns = pacer(clock, schedule)
+    turns.begin(2)
+    for _ in range(2):
+        turns.before_call(time_left=100)
+        turns.succeeded()
+    assert clock.slept == []
+    assert schedule.made == 0
+
+
+def test_after_a_throttle_a_block_is_booked_behind_the_others_and_waited_for() -> None:
+    clock, schedule = Clock(), Schedule(tat=START + 10)
+    turns = pacer(clock, schedule)
+    turns.begin(2)
+    turns.before_call(time_left=100)
+    turns.throttled()
+    turns.before_call(time_left=100)
+    assert clock.now == START + 10
+    turns.succeeded()
+    turns.before_call(time_left=100)
+    assert clock.now == pytest.approx(START + 10 + INTERVAL)
+    # the block took two intervals of the schedule
+    assert schedule.tat == pytest.approx(START + 10 + 2 * INTERVAL)
+
+
+def test_an_idle_schedule_starts_one_interval_after_the_throttle() -> None:
+    clock, schedule = Clock(), Schedule()
+    turns = pacer(clock, schedule)
+    turns.before_call(time_left=100)
+    turns.throttled()
+    turns.before_call(time_left=100)
+    assert clock.now == pytest.approx(START + INTERVAL)
+
+
+def test_a_throttled_turn_pushes_the_schedule_further_each_time_in_a_row_until_something_is_done() -> None:
+    clock, schedule = Clock(), Schedule()
+    turns = pacer(clock, schedule)
+    turns.begin(2)
+    turns.before_call(time_left=1000)
+    turns.throttled()  # the first try: nothing booked yet, nothing pushed
+    pushes = []
+    for _ in range(6):
+        turns.before_call(time_left=1000)
+        before = schedule.shift_total
+        turns.throttled()
+        pushes.append(round(schedule.shift_total - before, 2))
+    assert pushes == [round(INTERVAL * f, 2) for f in (1, 2, 4, 8, 8, 8)]
+    # in the middle of an operation, a lost turn pushes by one interval only
+    turns.before_call(time_left=1000)
+    turns.succeeded()
+    turns.before_call(time_left=1000)
+    before = schedule.shift_total
+    turns.throttled()
+    assert schedule.shift_total - before == pytest.approx(INTERVAL)
+
+
+def test_a_wait_longer_than_the_invocation_is_handed_on_with_the_booking() -> None:
+    clock, schedule = Clock(), Schedule(tat=START + 500)
+    turns = pacer(clock, schedule)
+    turns.before_call(time_left=120)
+    turns.throttled()
+    with pytest.raises(HandOffNeeded) as handed:
+        turns.before_call(time_left=120)
+    # it waited while it could, then handed the very booking on
+    assert clock.now - START == pytest.approx(120 - HANDOFF_MARGIN, abs=INTERVAL)
+    assert handed.value.booking == Booking(START + 500, 1, 0.0)
+    # the successor waits for that slot, without booking again
+    successor = pacer(clock, schedule)
+    successor.begin(1, handed.value.booking)
+    tat = schedule.tat
+    while True:
+        try:
+            successor.before_call(time_left=120)
+            break
+        except HandOffNeeded as again:
+            successor.begin(1, again.booking)
+    assert clock.now == pytest.approx(START + 500)
+    assert schedule.tat == tat
+
+
+def test_a_call_in_the_middle_of_an_operation_never_hands_on_and_fails_when_out_of_time() -> None:
+    clock, schedule = Clock(), Schedule()
+    turns = pacer(clock, schedule)
+    turns.begin(2)
+    turns.before_call(time_left=100)
+    turns.throttled()
+    turns.before_call(time_left=100)
+    turns.succeeded()
+    schedule.push(200)  # another caller's throttles pushed the rest far back
+    with pytest.raises(OutOfTimeError):
+        turns.before_call(time_left=100)
+
+
+def test_a_turn_past_the_events_deadline_fails_at_once() -> None:
+    clock, schedule = Clock(), Schedule(tat=START + 4000)
+    turns = pacer(clock, schedule)
+    turns.begin(1, event_deadline=START + 3540)
+    turns.before_call(time_left=120)
+    turns.throttled()
+    with pytest.raises(BookedTooLateError):
+        turns.before_call(time_left=120)
+    assert clock.slept == []
+
+
+def test_an_unreachable_schedule_falls_back_to_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a schedule table the role cannot reach, and SES that throttles once
+    def unreachable() -> Any:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "UpdateItem")
+
+    clock = Clock()
+    monkeypatch.setattr("cdk_ses_tracking_options.lambda_handler.pacing.random.uniform", lambda _a, _b: 0.5)
+    ses = SesTracking(lambda: 100.0, pacer=Pacer(unreachable, clock=clock.time, sleep=clock.sleep))
+    answers = iter([ClientError({"Error": {"Code": "Throttling", "Message": "x"}}, "Create"), {}])
+
+    def create() -> Any:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    # WHEN a call is throttled, THEN it is retried after a pause, and SES's answer comes back
+    assert ses._call("CreateConfigurationSetTrackingOptions", create, "marketing") == {}
+    assert not ses.pacer.paced
+    assert clock.slept == [0.5]
