@@ -220,6 +220,10 @@ def main() -> None:
     for size, rows in real_rows.items():
         for line in scale.agreement(rows, simulated_rows[size]):
             print(line)
+    for rows in [*real_rows.values(), *simulated_rows.values()]:
+        for row in rows:
+            for failure in row.failures[:5]:
+                print(f"{row.size} {row.source} {row.wave}: {failure}")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ owns):
   the throttled call's own included), by an interval that doubles with each throttle in a row. That is
   how one provider yields to another it cannot see, sharing the same account's allowance.
 - A wait longer than this invocation has left is handed on (HandOffNeeded) to a fresh invocation that
-  keeps the booking; this is allowed only before the operation's first successful call, so that the
-  successor can safely start the operation over. Past the event's own deadline (its ServiceTimeout),
-  the operation fails at once with a clear reason, never a hang.
+  keeps the rest of the booking; this is allowed only until a call that changes SES has succeeded (a
+  read changes nothing), so that the successor can safely start the operation over. Past the event's
+  own deadline (its ServiceTimeout), the operation fails at once with a clear reason, never a hang.
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ class Pacer:
         sleep: Callable[[float], None],
         interval: float = INTERVAL,
     ) -> None:
+        self._schedule = store
         self._store_factory = store
         self._store_made: ScheduleStore | None = None
         self._clock = clock
@@ -124,7 +125,8 @@ class Pacer:
         return self._store_made
 
     def unpace(self) -> None:
-        """Stop taking turns (the schedule cannot be reached): throttled calls are retried after pauses."""
+        """Stop taking turns for this operation (the schedule cannot be reached): throttled calls are
+        retried after pauses; the next operation tries the schedule again."""
         self._store_factory = None
         self._store_made = None
         self._booking = None
@@ -132,10 +134,13 @@ class Pacer:
 
     def begin(self, calls: int, booking: Booking | None = None, event_deadline: float | None = None) -> None:
         """Start an operation that plans `calls` SES calls, with the booking a predecessor handed on."""
+        self._store_factory = self._schedule
         self._planned = max(1, calls)
         self._booking = booking
         self._index = 0
         self._done = 0
+        # Whether a call that changed SES succeeded: from then on, the operation cannot start over.
+        self._changed = False
         # The first try goes straight to SES; once throttled, the operation takes turns.
         self._straight = True
         self._lost_in_a_row = 0
@@ -174,19 +179,22 @@ class Pacer:
             nap = min(wait, max(self.interval, wait / 2))
             left = time_left - (now - started)
             if wait > left - HANDOFF_MARGIN:
-                if self._done:
-                    # Part of the operation is done, so it cannot start over elsewhere: finish here or fail.
+                if self._changed:
+                    # SES was changed, so the operation cannot start over elsewhere: finish here or fail.
                     if wait > left - MID_BLOCK_MARGIN:
                         raise OutOfTimeError
                 else:
-                    # Wait here while this invocation may; then hand the booking on.
+                    # Wait here while this invocation may; then hand the rest of the booking on.
                     nap = min(nap, left - HANDOFF_MARGIN)
                     if nap < self.interval:
-                        raise HandOffNeeded(booking)
+                        start = booking.start + self._index * self.interval
+                        raise HandOffNeeded(Booking(start, booking.calls - self._index, booking.shift))
             self._sleep(nap)
 
-    def succeeded(self) -> None:
+    def succeeded(self, *, changed: bool = True) -> None:
+        """The call went through; `changed` unless it only read, or SES refused it as nothing to do."""
         self._done += 1
+        self._changed = self._changed or changed
         self._lost_in_a_row = 0
         if self._booking is not None:
             self._index += 1

@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import SesOperationError
-from .pacing import INTERVAL, BookedTooLateError, Booking, OutOfTimeError, Pacer
+from .pacing import INTERVAL, UNPACED_PAUSE, BookedTooLateError, Booking, OutOfTimeError, Pacer
 from .schedule import DynamoSchedule
 
 if TYPE_CHECKING:
@@ -34,8 +34,6 @@ READ_TIMEOUT = 10
 # the pacer's back (SES's one call a second is shared by every caller: see pacing.py).
 MAX_ATTEMPTS = 3
 MAX_BACKOFF = 2
-# Without a schedule to share, throttled calls are retried after a short random pause (pacing.py).
-THROTTLE_PAUSE = 2.0
 # v1 answers Throttling, v2 TooManyRequestsException; codes are compared without the suffix.
 THROTTLING_CODES = frozenset({"Throttling", "TooManyRequests"})
 # What SES answers to options it will not hold: v1 and v2 codes.
@@ -44,9 +42,9 @@ _REJECTED = frozenset({"InvalidTrackingOptions", "BadRequest"})
 ANSWER_MARGIN = 8
 # An attempt starts only if it, the backoff after it, and the answer can all still finish in time.
 ATTEMPT_BUDGET = CONNECT_TIMEOUT + READ_TIMEOUT + MAX_BACKOFF + ANSWER_MARGIN
-# A throttled call is tried again only if the pause, botocore's backoffs (1 s, then 2 s at most) and
-# a second for its quick attempts fit before that limit, so that giving up is reported as throttling.
-THROTTLE_RETRY_BUDGET = ATTEMPT_BUDGET + THROTTLE_PAUSE + 1 + MAX_BACKOFF + 1
+# Without a schedule, a throttled call is tried again only if the random pause before it (pacing.py)
+# and a second to spare fit before that limit, so that giving up is reported as throttling.
+THROTTLE_RETRY_BUDGET = ATTEMPT_BUDGET + UNPACED_PAUSE + 1
 
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 1},
@@ -179,8 +177,12 @@ class SesTracking:
         name: str,
         domain: str | None = None,
         absent: frozenset[str] = frozenset(),
+        *,
+        changes: bool = True,
     ) -> Any:
-        """The response of call(), or None when SES answers with one of the absent codes."""
+        """The response of call(), or None when SES answers with one of the absent codes.
+
+        `changes` is false for a read: until a call that changes SES succeeds, a wait may be handed on."""
         faults = 0
         while True:
             self._take_turn(action, name, domain)
@@ -189,7 +191,7 @@ class SesTracking:
             except ClientError as error:
                 code = _code(error)
                 if code in absent:
-                    self.pacer.succeeded()
+                    self.pacer.succeeded(changed=False)
                     return None
                 # With a schedule, the pacer decides how long to wait and when to hand the wait on.
                 if code in THROTTLING_CODES and (self.pacer.paced or self._time_left() >= THROTTLE_RETRY_BUDGET):
@@ -209,7 +211,7 @@ class SesTracking:
             except DeadlineExceededError as error:
                 raise _mapped(error, action, name, domain) from error
             else:
-                self.pacer.succeeded()
+                self.pacer.succeeded(changed=changes)
                 return response
 
     def _take_turn(self, action: str, name: str, domain: str | None) -> None:
@@ -301,6 +303,7 @@ class SesTracking:
             lambda: self._v2.get_configuration_set(ConfigurationSetName=name),
             name,
             absent=frozenset({"NotFound"}),
+            changes=False,
         )
         if response is None:
             return None

@@ -26,6 +26,13 @@ def imported(stack: cdk.Stack, name: str = "marketing", id_: str | None = None) 
     return ses.ConfigurationSet.from_configuration_set_name(stack, id_ or f"Set-{name}", name)
 
 
+def tracking(stack: cdk.Stack, **props: Any) -> TrackingOptions:
+    """One TrackingOptions on the imported set 'marketing', with these props besides."""
+    return TrackingOptions(
+        stack, "Tracking", configuration_set=imported(stack), custom_redirect_domain="click.example.com", **props
+    )
+
+
 def template_of(stack: cdk.Stack) -> assertions.Template:
     return assertions.Template.from_stack(stack)
 
@@ -135,7 +142,7 @@ def test_one_provider_function_serves_every_tracking_options_in_a_stack() -> Non
 
 def test_the_function_runs_python_3_14_and_cloudformation_waits_its_longest_for_a_turn_at_ses() -> None:
     stack = make_stack()
-    TrackingOptions(stack, "Tracking", configuration_set=imported(stack), custom_redirect_domain="click.example.com")
+    tracking(stack)
     template = template_of(stack)
     function = only(template, "AWS::Lambda::Function")["Properties"]
     assert function["Runtime"] == "python3.14"
@@ -149,7 +156,7 @@ def test_the_function_runs_python_3_14_and_cloudformation_waits_its_longest_for_
 
 def test_the_schedule_table_is_on_demand_and_goes_with_the_stack() -> None:
     stack = make_stack()
-    TrackingOptions(stack, "Tracking", configuration_set=imported(stack), custom_redirect_domain="click.example.com")
+    tracking(stack)
     table = only(template_of(stack), "AWS::DynamoDB::Table")
     assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
     assert table["Properties"]["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
@@ -432,13 +439,7 @@ def test_warns_when_a_cname_to_ses_would_have_to_serve_https(policy: ses.HttpsPo
 @pytest.mark.parametrize(("adopt", "expected"), [(None, None), (False, None), (True, "true")])
 def test_adopt_existing_is_sent_only_when_asked_for(adopt: bool | None, expected: str | None) -> None:
     stack = make_stack()
-    TrackingOptions(
-        stack,
-        "Tracking",
-        configuration_set=imported(stack),
-        custom_redirect_domain="click.example.com",
-        adopt_existing=adopt,
-    )
+    tracking(stack, adopt_existing=adopt)
     properties = only(template_of(stack), RESOURCE_TYPE)["Properties"]
     assert properties.get("AdoptExisting") == expected
 
@@ -446,14 +447,7 @@ def test_adopt_existing_is_sent_only_when_asked_for(adopt: bool | None, expected
 def test_adopting_with_retain_leaves_our_options_in_place() -> None:
     # CloudFormation sends no Delete for a retained resource: the set keeps our options.
     stack = make_stack()
-    TrackingOptions(
-        stack,
-        "Tracking",
-        configuration_set=imported(stack),
-        custom_redirect_domain="click.example.com",
-        adopt_existing=True,
-        removal_policy=cdk.RemovalPolicy.RETAIN,
-    )
+    tracking(stack, adopt_existing=True, removal_policy=cdk.RemovalPolicy.RETAIN)
     resource = only(template_of(stack), RESOURCE_TYPE)
     assert resource["DeletionPolicy"] == "Retain"
     assert resource["UpdateReplacePolicy"] == "Retain"

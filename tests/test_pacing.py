@@ -146,17 +146,33 @@ def test_a_wait_longer_than_the_invocation_is_handed_on_with_the_booking() -> No
     assert schedule.tat == tat
 
 
-def test_a_call_in_the_middle_of_an_operation_never_hands_on_and_fails_when_out_of_time() -> None:
+def test_after_a_change_an_operation_never_hands_on_and_fails_when_out_of_time() -> None:
     clock, schedule = Clock(), Schedule()
     turns = pacer(clock, schedule)
     turns.begin(2)
     turns.before_call(time_left=100)
     turns.throttled()
     turns.before_call(time_left=100)
-    turns.succeeded()
+    turns.succeeded(changed=True)
     schedule.push(200)  # another caller's throttles pushed the rest far back
     with pytest.raises(OutOfTimeError):
         turns.before_call(time_left=100)
+
+
+def test_after_a_read_an_operation_hands_the_rest_of_its_booking_on() -> None:
+    clock, schedule = Clock(), Schedule()
+    turns = pacer(clock, schedule)
+    turns.begin(2)
+    turns.before_call(time_left=100)
+    turns.throttled()
+    turns.before_call(time_left=100)
+    booked = clock.now
+    turns.succeeded(changed=False)
+    schedule.push(200)
+    with pytest.raises(HandOffNeeded) as handed:
+        turns.before_call(time_left=100)
+    # the slot after the read's, one call long, as booked (the push is read from the schedule again)
+    assert handed.value.booking == Booking(booked + INTERVAL, 1, 0.0)
 
 
 def test_a_turn_past_the_events_deadline_fails_at_once() -> None:
@@ -190,3 +206,6 @@ def test_an_unreachable_schedule_falls_back_to_pauses(monkeypatch: pytest.Monkey
     assert ses._call("CreateConfigurationSetTrackingOptions", create, "marketing") == {}
     assert not ses.pacer.paced
     assert clock.slept == [0.5]
+    # AND the next operation tries the schedule again
+    ses.plan(1)
+    assert ses.pacer.paced

@@ -81,16 +81,16 @@ class TrackingOptions(Construct):
     :param removal_policy: what happens to the tracking options when the construct leaves the stack.
         When omitted, they are removed (``RemovalPolicy.DESTROY``, CloudFormation's default).
         ``RETAIN`` leaves them on the set.
+    :param hosted_zone: the Route 53 zone that holds ``custom_redirect_domain``. When given, the
+        construct also creates the records from the domain to :attr:`dns_target`: a CNAME, or with
+        ``https_endpoint`` A and AAAA alias records. When omitted, no DNS record is created: point the
+        domain at :attr:`dns_target` wherever its DNS is served.
     :param adopt_existing: whether to take over tracking options the set already has. When true, a
         Create on a set with options switches them to the requested ones in place (never a moment
         without options), and deleting the construct gives the set back the domain and HTTPS policy it
         had, unless someone has changed its domain since. When omitted (false), a Create on a set that
         already has options fails and changes nothing. Do not adopt options that another stack or tool
         still manages: the two would overwrite each other.
-    :param hosted_zone: the Route 53 zone that holds ``custom_redirect_domain``. When given, the
-        construct also creates the records from the domain to :attr:`dns_target`: a CNAME, or with
-        ``https_endpoint`` A and AAAA alias records. When omitted, no DNS record is created: point the
-        domain at :attr:`dns_target` wherever its DNS is served.
     :param https_endpoint: whether to create the HTTPS endpoint for the domain: a CloudFront
         distribution that passes every open and click request to SES's regional redirect host over
         HTTPS (nothing cached, every query string kept, the viewer's Host not sent on, HTTP redirected
