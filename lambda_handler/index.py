@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import ProviderError
 from .handoff import MAX_HOPS, Carried, carried, hand_on
@@ -13,7 +16,8 @@ from .helper import make_helper
 from .pacing import HandOffNeeded
 from .properties import TrackingProps, parse_properties
 from .provider import TrackingOptionsProvider
-from .ses import SesTracking
+from .schedule import DynamoSchedule
+from .ses import SCHEDULE_TABLE_VARIABLE, SesTracking
 
 __all__ = ["handler"]
 
@@ -78,6 +82,18 @@ def _hand_on(event: dict[str, Any], context: Any, wait: HandOffNeeded) -> None:
     helper.handed_on = True
 
 
+def _first_delivery(request_id: str, hop: int) -> bool:
+    """Claim a hand-on in the schedule table; a duplicate must not run the operation a second time."""
+    table = os.environ.get(SCHEDULE_TABLE_VARIABLE)
+    if not table:
+        return True
+    try:
+        return DynamoSchedule(table).claim(request_id, hop)
+    except (BotoCoreError, ClientError):
+        logger.warning("Could not claim hand-on %d in the schedule table; serving it", hop, exc_info=True)
+        return True
+
+
 def _answer(props: TrackingProps, physical_resource_id: str) -> str:
     helper.Data.update(
         ConfigurationSetName=props.configuration_set_name,
@@ -129,6 +145,13 @@ def handler(event: dict[str, Any], context: Any) -> None:
         return
     _state = carried(event)
     helper.handed_on = False
+    if _state.hops and not _first_delivery(event["RequestId"], _state.hops):
+        logger.warning(
+            "A second delivery of hand-on %d for request %s: another invocation serves it",
+            _state.hops,
+            event["RequestId"],
+        )
+        return
     logger.info(
         "%s request %s for %s (physical id %s)",
         event["RequestType"],

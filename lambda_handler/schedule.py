@@ -74,6 +74,21 @@ class DynamoSchedule:
         item = self._client.get_item(TableName=self._table, Key=KEY, ConsistentRead=True).get("Item") or {}
         return float(item.get("shift", {}).get("N", "0"))
 
+    def claim(self, request_id: str, hop: int) -> bool:
+        """Whether this is the first delivery of a hand-on: False for a duplicate (Lambda's asynchronous
+        invocations are delivered at least once, and the Invoke call itself may be retried)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"hand-on/{request_id}/{hop}"}},
+                UpdateExpression="SET claimed = :yes",
+                ConditionExpression="attribute_not_exists(pk)",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def push(self, seconds: float) -> None:
         self._client.update_item(
             TableName=self._table,

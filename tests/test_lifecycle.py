@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 
 from cdk_ses_tracking_options.lambda_handler import index
+from cdk_ses_tracking_options.lambda_handler.handoff import PACING_KEY
 from tests.adopt_scenarios import SCENARIOS, Harness
 from tests.bad_input import BAD_INPUT, MAX_REASON, props
 from tests.cfn import ResponseEndpoint, event, physical_id
 from tests.conftest import Invoke, LambdaContext
+from tests.loopback import SCHEDULE_TABLE
 from tests.ses_emulator import SesEmulator
 
 
@@ -531,3 +533,25 @@ def test_adopting(
         return {**props(name, domain, policy), "AdoptExisting": "true"}
 
     scenario(Harness(invoke, endpoint, ses, adopting, lambda: caplog.text))
+
+
+# --- Hand-ons (the pacing itself: tests/test_pacing.py, tests/test_scale.py) ------------------------
+
+
+def test_a_hand_on_delivered_twice_is_served_once(
+    endpoint: ResponseEndpoint, ses: SesEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a Create handed on to a fresh invocation, with its booked slot come (the schedule table exists)
+    monkeypatch.setenv("SCHEDULE_TABLE", SCHEDULE_TABLE)
+    request = event("Create", endpoint, props())
+    request[PACING_KEY] = {"firstSeen": time.time(), "booking": [time.time(), 1, 0.0], "hops": 1}
+    # WHEN Lambda delivers it twice (asynchronous invocations are delivered at least once)
+    index.handler(dict(request), LambdaContext())
+    index.handler(dict(request), LambdaContext())
+    # THEN one invocation served it: one answer, SUCCESS, and SES changed once
+    answer = endpoint.wait(request["RequestId"], timeout=5)
+    assert answer is not None
+    assert answer.status == "SUCCESS"
+    assert len(endpoint.answers[request["RequestId"]]) == 1
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+    assert tracking_calls(ses) == ["CreateConfigurationSetTrackingOptions"]
