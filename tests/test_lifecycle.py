@@ -3,6 +3,7 @@ in-process, SES is moto's server over HTTP, the answer goes to an HTTPS endpoint
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -12,6 +13,8 @@ import pytest
 
 from cdk_ses_tracking_options.lambda_handler import index
 from cdk_ses_tracking_options.lambda_handler.handoff import PACING_KEY
+from cdk_ses_tracking_options.lambda_handler.provider import TrackingOptionsProvider
+from cdk_ses_tracking_options.lambda_handler.ses import SesTracking
 from tests.adopt_scenarios import SCENARIOS, Harness
 from tests.bad_input import BAD_INPUT, MAX_REASON, props
 from tests.cfn import ResponseEndpoint, event, physical_id
@@ -543,6 +546,9 @@ def test_a_hand_on_delivered_twice_is_served_once(
 ) -> None:
     # GIVEN a Create handed on to a fresh invocation, with its booked slot come (the schedule table exists)
     monkeypatch.setenv("SCHEDULE_TABLE", SCHEDULE_TABLE)
+    # the function's SES layer as a fresh environment builds it, with its schedule
+    monkeypatch.setattr(index, "_ses", functools.cache(lambda: SesTracking(index.helper.time_left)))
+    monkeypatch.setattr(index, "_provider", functools.cache(lambda: TrackingOptionsProvider(index._ses())))
     request = event("Create", endpoint, props())
     request[PACING_KEY] = {"firstSeen": time.time(), "booking": [time.time(), 1, 0.0], "hops": 1}
     # WHEN Lambda delivers it twice (asynchronous invocations are delivered at least once)

@@ -209,3 +209,11 @@ def test_an_unreachable_schedule_falls_back_to_pauses(monkeypatch: pytest.Monkey
     # AND the next operation tries the schedule again
     ses.plan(1)
     assert ses.pacer.paced
+
+
+def test_a_booking_handed_to_a_function_without_a_schedule_is_dropped() -> None:
+    clock = Clock()
+    turns = Pacer(None, clock=clock.time, sleep=clock.sleep, interval=INTERVAL)
+    turns.begin(1, Booking(START + 500, 1, 0.0))
+    turns.before_call(time_left=120)
+    assert clock.slept == []
