@@ -1,5 +1,5 @@
 """Many TrackingOptions at once take turns at SES: a fast version of the scale benchmark (bench/), with
-SES and the provider's pacing four times as fast and invocations short enough that waits are handed on.
+SES and the provider's pacing twice as fast and invocations short enough that waits are handed on.
 It fails when the mechanism regresses; how fast it is, the benchmark measures."""
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from tests.ses_emulator import SesEmulator, TokenBucket
 
 pytestmark = pytest.mark.slow
 
-RATE = 4.0
+# Twice SES's real rate: faster still, two loaded cores' scheduling jitter costs throttled calls that
+# SES's real rate does not see.
+RATE = 2.0
 
 
 @pytest.fixture
 def scale(ses: SesEmulator, endpoint: ResponseEndpoint, tmp_path: Path) -> Iterator[Scale]:
-    # GIVEN two stacks of 15, whose providers cannot see each other, sharing SES at 4 calls a second,
+    # GIVEN two stacks of 15, whose providers cannot see each other, sharing SES at 2 calls a second,
     # each pacing at that rate, with invocations that must hand a wait of more than a few seconds on
     made = Scale(
         ses,
