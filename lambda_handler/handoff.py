@@ -7,13 +7,14 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
 from .pacing import Booking
+from .ses import Current
 
 __all__ = ["MAX_HOPS", "PACING_KEY", "Carried", "carried", "hand_on"]
 
@@ -32,11 +33,13 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeou
 
 @dataclass(frozen=True)
 class Carried:
-    """When the event was first seen, the booking handed on (if any), and how many hands it passed."""
+    """When the event was first seen, the booking handed on (if any), how many hands it passed, and what
+    the operation had read from SES before it was handed on (set name: its options, None for no set)."""
 
     first_seen: float
     booking: Booking | None
     hops: int
+    reads: dict[str, Current | None] = field(default_factory=dict)
 
     def event_deadline(self, properties: object) -> float:
         """When the answer is due at the latest: the event's ServiceTimeout after it was first seen."""
@@ -60,20 +63,55 @@ def carried(event: dict[str, Any]) -> Carried:
             float(state["firstSeen"]),
             Booking(float(booking[0]), int(booking[1]), float(booking[2])) if booking else None,
             int(state["hops"]),
+            _reads(state.get("reads") or {}),
         )
     except (KeyError, TypeError, ValueError, IndexError):
         logger.warning("Ignored malformed pacing state in the event")
         return Carried(time.time(), None, 0)
 
 
-def hand_on(event: dict[str, Any], state: Carried, booking: Booking, function_arn: str) -> None:
-    """Invoke this function again, asynchronously, with the event and the booking; raises on failure."""
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(type(value).__name__)
+
+
+def _read(value: object) -> Current | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2:  # [domain, policy]
+        raise TypeError(type(value).__name__)
+    return Current(_text(value[0]), _text(value[1]))
+
+
+def _reads(encoded: object) -> dict[str, Current | None]:
+    if not isinstance(encoded, dict):
+        raise TypeError(type(encoded).__name__)
+    return {str(name): _read(value) for name, value in encoded.items()}
+
+
+def lambda_client() -> Any:
+    """The client that invokes this function again (its endpoint from AWS_ENDPOINT_URL_LAMBDA, when set)."""
+    return boto3.client("lambda", config=_CONFIG)
+
+
+def hand_on(
+    event: dict[str, Any],
+    state: Carried,
+    booking: Booking,
+    wait: float,
+    function_arn: str,
+    *,
+    reads: dict[str, Current | None] | None = None,
+) -> None:
+    """Invoke this function again, asynchronously, with the event, the booking and what was read; raises on
+    failure."""
     payload = dict(event)
     payload[PACING_KEY] = {
         "firstSeen": state.first_seen,
         "booking": [booking.start, booking.calls, booking.shift],
         "hops": state.hops + 1,
+        "reads": {name: None if read is None else [read.domain, read.policy] for name, read in (reads or {}).items()},
     }
-    client = boto3.client("lambda", config=_CONFIG)
-    client.invoke(FunctionName=function_arn, InvocationType="Event", Payload=json.dumps(payload).encode())
-    logger.info("Handed the wait for the slot at %.1f on to a fresh invocation (hop %d)", booking.start, state.hops + 1)
+    lambda_client().invoke(FunctionName=function_arn, InvocationType="Event", Payload=json.dumps(payload).encode())
+    logger.info("Handed the wait for SES's next turn, %.0f s, on to a fresh invocation (hop %d)", wait, state.hops + 1)

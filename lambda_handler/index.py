@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -16,8 +15,7 @@ from .helper import make_helper
 from .pacing import HandOffNeeded
 from .properties import TrackingProps, parse_properties
 from .provider import TrackingOptionsProvider
-from .schedule import DynamoSchedule
-from .ses import SCHEDULE_TABLE_VARIABLE, SesTracking
+from .ses import SesTracking
 
 __all__ = ["handler"]
 
@@ -54,7 +52,7 @@ def _answering(func: Callable[[dict[str, Any], Any], str | None]) -> Callable[[d
     def run(event: dict[str, Any], context: Any) -> str | None:
         if _state.hops > MAX_HOPS:
             raise ProviderError(f"The wait for SES was handed on {_state.hops} times; deploy again")
-        _ses().resume(_state.booking, _state.event_deadline(event.get("ResourceProperties")))
+        _ses().resume(_state.booking, _state.event_deadline(event.get("ResourceProperties")), _state.reads)
         try:
             return func(event, context)
         except HandOffNeeded as wait:
@@ -74,7 +72,7 @@ def _answering(func: Callable[[dict[str, Any], Any], str | None]) -> Callable[[d
 def _hand_on(event: dict[str, Any], context: Any, wait: HandOffNeeded) -> None:
     """Let a fresh invocation wait for the booked slot and answer; this one sends nothing."""
     try:
-        hand_on(event, _state, wait.booking, str(context.invoked_function_arn))
+        hand_on(event, _state, wait.booking, wait.wait, str(context.invoked_function_arn), reads=_ses().reads)
     except Exception as error:
         logger.exception("Could not hand the event on")
         reason = f"The wait for SES could not be handed on to another invocation ({type(error).__name__}); deploy again"
@@ -84,11 +82,8 @@ def _hand_on(event: dict[str, Any], context: Any, wait: HandOffNeeded) -> None:
 
 def _first_delivery(request_id: str, hop: int) -> bool:
     """Claim a hand-on in the schedule table; a duplicate must not run the operation a second time."""
-    table = os.environ.get(SCHEDULE_TABLE_VARIABLE)
-    if not table:
-        return True
     try:
-        return DynamoSchedule(table).claim(request_id, hop)
+        return _ses().pacer.claim(request_id, hop)
     except (BotoCoreError, ClientError):
         logger.warning("Could not claim hand-on %d in the schedule table; serving it", hop, exc_info=True)
         return True

@@ -19,12 +19,14 @@ owns):
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "HANDOFF_LEAD",
     "HANDOFF_MARGIN",
     "INTERVAL",
     "BookedTooLateError",
@@ -35,6 +37,8 @@ __all__ = [
     "ScheduleStore",
 ]
 
+logger = logging.getLogger(__name__)
+
 # Seconds between booked calls: SES's one a second, with room for the jitter of network latency.
 INTERVAL = 1.05
 # A throttled booked call pushes the schedule back by INTERVAL, 2, 4, then 8 INTERVALs in a row.
@@ -42,6 +46,10 @@ MAX_YIELD = 8
 # An invocation hands its wait on while it still has this long left: enough for a block's calls and
 # the answer, whatever happens after the wait.
 HANDOFF_MARGIN = 40.0
+# A wait is handed on while the slot is still this far away: a fresh invocation may take seconds to start
+# (Lambda's asynchronous queue, a cold start), and a slot it misses is lost to everyone. At most half of
+# what an invocation may wait, so that each one hands on a wait the next can make progress on.
+HANDOFF_LEAD = 10.0
 # A call in the middle of a block gives up when its slot is less than this far from the deadline.
 MID_BLOCK_MARGIN = 25.0
 # Without a schedule, a throttled call is tried again after a random pause of up to this long.
@@ -60,6 +68,9 @@ class ScheduleStore(Protocol):
     def push(self, seconds: float) -> None:
         """Push every pending slot back."""
 
+    def claim(self, request_id: str, hop: int, now: float) -> bool:
+        """Whether this is the first delivery of hand-on `hop` of a request (False for a duplicate)."""
+
 
 @dataclass(frozen=True)
 class Booking:
@@ -73,9 +84,10 @@ class Booking:
 class HandOffNeeded(Exception):  # noqa: N818 - a signal to hand the event on, not an error
     """The booked slot comes after this invocation must answer: hand the event on with the booking."""
 
-    def __init__(self, booking: Booking) -> None:
-        super().__init__(f"booked slot at {booking.start:.1f}")
+    def __init__(self, booking: Booking, wait: float) -> None:
+        super().__init__(f"booked slot {wait:.0f} s away")
         self.booking = booking
+        self.wait = wait
 
 
 class BookedTooLateError(Exception):
@@ -124,6 +136,14 @@ class Pacer:
             self._store_made = self._store_factory()
         return self._store_made
 
+    def claim(self, request_id: str, hop: int) -> bool:
+        """Whether a hand-on is delivered here first, on the schedule's store; True without a schedule."""
+        if self._schedule is None:
+            return True
+        if self._store_made is None:
+            self._store_made = self._schedule()
+        return self._store_made.claim(request_id, hop, self._clock())
+
     def unpace(self) -> None:
         """Stop taking turns for this operation (the schedule cannot be reached): throttled calls are
         retried after pauses; the next operation tries the schedule again."""
@@ -147,6 +167,8 @@ class Pacer:
         self._lost_in_a_row = 0
         self._unpaced_pause = 0.0
         self._event_deadline = event_deadline
+        # How long this invocation may wait for a turn in all, once it first waits.
+        self._window: float | None = None
 
     def before_call(self, time_left: float) -> None:
         """Wait for this call's turn; raise HandOffNeeded or BookedTooLateError instead of waiting too long."""
@@ -162,6 +184,7 @@ class Pacer:
             # A throttle just showed the allowance in use: the earliest useful slot is an interval away.
             start, shift = store.book(self._clock() + self.interval, (self._planned - self._done) * self.interval)
             self._booking, self._index = Booking(start, self._planned - self._done, shift), 0
+            logger.debug("Booked %d slots from %.2f (shift %.2f)", self._booking.calls, start, shift)
         self._wait(self._booking, time_left)
 
     def _wait(self, booking: Booking, time_left: float) -> None:
@@ -169,6 +192,9 @@ class Pacer:
         if store is None:
             return
         started = self._clock()
+        if self._window is None:
+            self._window = time_left - HANDOFF_MARGIN
+        lead = min(HANDOFF_LEAD, self._window / 2)
         while True:
             now = self._clock()
             target = booking.start + self._index * self.interval + (store.shift() - booking.shift)
@@ -176,6 +202,7 @@ class Pacer:
             if self._event_deadline is not None and target > self._event_deadline:
                 raise BookedTooLateError(wait)
             if wait <= 0:
+                logger.debug("Turn for the slot at %.2f, %.2f s late", target, -wait)
                 return
             # Waking early to read the shift again costs one read; waking late costs the allowance.
             nap = min(wait, max(self.interval, wait / 2))
@@ -186,11 +213,12 @@ class Pacer:
                     if wait > left - MID_BLOCK_MARGIN:
                         raise OutOfTimeError
                 else:
-                    # Wait here while this invocation may; then hand the rest of the booking on.
-                    nap = min(nap, left - HANDOFF_MARGIN)
+                    # Wait here while this invocation may, and the successor would still be in time for the
+                    # slot; then hand the rest of the booking on.
+                    nap = min(nap, left - HANDOFF_MARGIN, wait - lead)
                     if nap < self.interval:
                         start = booking.start + self._index * self.interval
-                        raise HandOffNeeded(Booking(start, booking.calls - self._index, booking.shift))
+                        raise HandOffNeeded(Booking(start, booking.calls - self._index, booking.shift), wait)
             self._sleep(nap)
 
     def succeeded(self, *, changed: bool = True) -> None:
@@ -214,4 +242,5 @@ class Pacer:
             # one interval in the middle of an operation (which must finish before its deadline).
             self._lost_in_a_row += 1
             factor = 1 if self._done else min(2 ** (self._lost_in_a_row - 1), MAX_YIELD)
+            logger.debug("A booked call was throttled; pushing the schedule back %.2f s", self.interval * factor)
             store.push(self.interval * factor)

@@ -12,10 +12,12 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["KEY", "DynamoSchedule"]
+__all__ = ["CLAIM_LIFETIME", "KEY", "DynamoSchedule"]
 
 # One schedule per provider, shared by every SES call it makes.
 KEY = {"pk": {"S": "ses-control-plane"}}
+# A hand-on's claim outlives any duplicate of it: Lambda delivers an asynchronous event for at most 6 hours.
+CLAIM_LIFETIME = 24 * 3600
 _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=5, user_agent_extra="pacing"
 )
@@ -74,16 +76,17 @@ class DynamoSchedule:
         item = self._client.get_item(TableName=self._table, Key=KEY, ConsistentRead=True).get("Item") or {}
         return float(item.get("shift", {}).get("N", "0"))
 
-    def claim(self, request_id: str, hop: int) -> bool:
+    def claim(self, request_id: str, hop: int, now: float) -> bool:
         """Whether this is the first delivery of a hand-on: False for a duplicate (Lambda's asynchronous
         invocations are delivered at least once, and the Invoke call itself may be retried)."""
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": f"hand-on/{request_id}/{hop}"}},
-                UpdateExpression="SET claimed = :yes",
+                # The table's time to live removes the claim a day later.
+                UpdateExpression="SET expires = :expires",
                 ConditionExpression="attribute_not_exists(pk)",
-                ExpressionAttributeValues={":yes": {"BOOL": True}},
+                ExpressionAttributeValues={":expires": {"N": str(int(now) + CLAIM_LIFETIME)}},
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             return False

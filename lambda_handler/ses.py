@@ -72,11 +72,9 @@ def pacer_from_environment() -> Pacer:
     return Pacer(store, clock=time.time, sleep=time.sleep, interval=interval)
 
 
-def _transient(error: Exception) -> bool:
-    """A fault worth trying again: the network, a timeout, or SES's own 5xx."""
-    if isinstance(error, ClientError):
-        return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
-    return isinstance(error, BotoCoreError)
+def _server_fault(error: ClientError) -> bool:
+    """SES's own 5xx: worth trying again, as are network faults and timeouts."""
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
 
 
 def _client(service: str, time_left: Callable[[], float]) -> Any:
@@ -149,15 +147,36 @@ class SesTracking:
         self.pacer = pacer or pacer_from_environment()
         self._carried: Booking | None = None
         self._event_deadline: float | None = None
+        # Whether an attempt of the last call failed in a way that may have left it applied, its answer lost.
+        self._maybe_applied = False
+        # What the operation read from SES, and what a predecessor read for it and it has not used yet.
+        self._reads: dict[str, Current | None] = {}
+        self._carried_reads: dict[str, Current | None] = {}
+        self._known: dict[str, Current | None] = {}
 
-    def resume(self, booking: Booking | None, event_deadline: float | None) -> None:
-        """The next operation keeps a booking handed on to this invocation, and answers by event_deadline."""
+    def resume(
+        self,
+        booking: Booking | None,
+        event_deadline: float | None,
+        reads: dict[str, Current | None] | None = None,
+    ) -> None:
+        """The next operation keeps a booking handed on to this invocation, answers by event_deadline, and
+        uses what its predecessor read instead of reading it again."""
         self._carried, self._event_deadline = booking, event_deadline
+        self._carried_reads = dict(reads or {})
 
     def plan(self, calls: int) -> None:
         """An operation starts that makes at most this many calls on its usual path."""
-        self.pacer.begin(calls, self._carried, self._event_deadline)
+        self._known, self._carried_reads = self._carried_reads, {}
+        self._reads = dict(self._known)
+        self.pacer.begin(calls - len(self._known), self._carried, self._event_deadline)
         self._carried = None
+
+    @property
+    def reads(self) -> dict[str, Current | None]:
+        """What this operation has read from SES: a successor it hands its wait on to uses it, just as this
+        invocation would have after waiting, and so neither reads again nor needs a slot to."""
+        return dict(self._reads)
 
     # Each client is made on first use: most requests never need v2, and every client costs cold start.
     @functools.cached_property
@@ -184,6 +203,7 @@ class SesTracking:
 
         `changes` is false for a read: until a call that changes SES succeeds, a wait may be handed on."""
         faults = 0
+        self._maybe_applied = False
         while True:
             self._take_turn(action, name, domain)
             try:
@@ -198,14 +218,14 @@ class SesTracking:
                     self._schedule(self.pacer.throttled)
                     continue
                 faults += 1
-                if _transient(error) and faults < MAX_ATTEMPTS:
-                    self._back_off(faults)
+                if _server_fault(error) and faults < MAX_ATTEMPTS:
+                    self._retry_after(faults, action, name, error)
                     continue
                 raise _mapped(error, action, name, domain) from error
             except BotoCoreError as error:
                 faults += 1
                 if faults < MAX_ATTEMPTS:
-                    self._back_off(faults)
+                    self._retry_after(faults, action, name, error)
                     continue
                 raise _mapped(error, action, name, domain) from error
             except DeadlineExceededError as error:
@@ -228,7 +248,10 @@ class SesTracking:
             logger.warning("The schedule table cannot be reached (%s); calling SES without taking turns", error)
             self.pacer.unpace()
 
-    def _back_off(self, faults: int) -> None:
+    def _retry_after(self, faults: int, action: str, name: str, error: Exception) -> None:
+        # A timeout or a dropped connection may come after SES applied the call, as may a 5xx.
+        self._maybe_applied = True
+        logger.warning("%s on %s failed (%s); trying again", action, name, error)
         # As botocore's standard mode: a random pause of up to 1 s, then 2 s.
         time.sleep(random.uniform(0, min(MAX_BACKOFF, 2 ** (faults - 1))))  # noqa: S311 - jitter, not a secret
 
@@ -243,7 +266,16 @@ class SesTracking:
             domain,
             absent=frozenset({"TrackingOptionsAlreadyExists"}),
         )
-        return response is not None
+        if response is not None:
+            return True
+        if not self._maybe_applied:
+            return False
+        # An attempt whose answer was lost may have created them: then the set holds exactly what was asked.
+        current = self.current(name)
+        created = current is not None and current.domain is not None and current.domain.lower() == domain.lower()
+        if created:
+            logger.info("Set %s holds the options that an attempt whose answer was lost created", name)
+        return created
 
     def update(self, name: str, domain: str) -> bool:
         """Change the domain; False when the set has no options to change."""
@@ -298,6 +330,8 @@ class SesTracking:
 
     def current(self, name: str) -> Current | None:
         """What SES holds for the set, or None when the set does not exist."""
+        if name in self._known:
+            return self._known.pop(name)
         response = self._call(
             "GetConfigurationSet",
             lambda: self._v2.get_configuration_set(ConfigurationSetName=name),
@@ -305,7 +339,9 @@ class SesTracking:
             absent=frozenset({"NotFound"}),
             changes=False,
         )
-        if response is None:
-            return None
-        options: dict[str, Any] = dict(response.get("TrackingOptions") or {})
-        return Current(options.get("CustomRedirectDomain") or None, options.get("HttpsPolicy") or None)
+        current = None
+        if response is not None:
+            options: dict[str, Any] = dict(response.get("TrackingOptions") or {})
+            current = Current(options.get("CustomRedirectDomain") or None, options.get("HttpsPolicy") or None)
+        self._reads[name] = current
+        return current

@@ -52,6 +52,7 @@ class LambdaContext:
 
     timeout: float = 120.0
     function_name: str = "TrackingStack-Provider"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:TrackingStack-Provider"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     log_stream_name: str = "2026/11/27/[$LATEST]0123456789abcdef"
     _deadline: float = field(init=False)

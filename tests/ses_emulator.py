@@ -193,7 +193,7 @@ def _teach_moto() -> None:
 
 # --- Faults and rate limits -------------------------------------------------------------------------
 
-FaultKind = str  # "500", "throttle", "deny", "reset", "slow"
+FaultKind = str  # "500", "throttle", "deny", "reset", "slow", "lost"
 
 
 @dataclass
@@ -304,7 +304,11 @@ class FaultyMiddleware:
         if fault.kind == "slow":
             time.sleep(fault.delay)
             return self.app(environ, start_response)
-        if fault.kind == "reset":
+        if fault.kind == "lost":
+            # SES applies the call, and the connection dies before its answer reaches the caller.
+            for _ in self.app(environ, lambda *_args: None):
+                pass
+        if fault.kind in ("reset", "lost"):
             connection: socket.socket = environ["werkzeug.socket"]
             # The connection dies before any answer, as a dropped connection looks to the client.
             connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -161,6 +161,8 @@ def test_the_schedule_table_is_on_demand_and_goes_with_the_stack() -> None:
     assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
     assert table["Properties"]["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert table["DeletionPolicy"] == "Delete"
+    # Claims on hand-ons expire by themselves (lambda_handler/schedule.py).
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires", "Enabled": True}
 
 
 def test_the_role_holds_exactly_the_actions_the_handler_uses() -> None:

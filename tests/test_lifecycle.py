@@ -4,15 +4,18 @@ in-process, SES is moto's server over HTTP, the answer goes to an HTTPS endpoint
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 
-from cdk_ses_tracking_options.lambda_handler import index
+from cdk_ses_tracking_options.lambda_handler import handoff, index
 from cdk_ses_tracking_options.lambda_handler.handoff import PACING_KEY
+from cdk_ses_tracking_options.lambda_handler.pacing import Booking, HandOffNeeded, Pacer
 from cdk_ses_tracking_options.lambda_handler.provider import TrackingOptionsProvider
 from cdk_ses_tracking_options.lambda_handler.ses import SesTracking
 from tests.adopt_scenarios import SCENARIOS, Harness
@@ -20,7 +23,7 @@ from tests.bad_input import BAD_INPUT, MAX_REASON, props
 from tests.cfn import ResponseEndpoint, event, physical_id
 from tests.conftest import Invoke, LambdaContext
 from tests.loopback import SCHEDULE_TABLE
-from tests.ses_emulator import SesEmulator
+from tests.ses_emulator import REGION, SesEmulator
 
 
 def tracking_calls(ses: SesEmulator) -> list[str]:
@@ -483,6 +486,41 @@ def test_transient_ses_faults_are_retried(
     assert outcomes == [fault, fault, "passed"]
 
 
+def test_a_create_whose_answer_was_lost_is_recognised_as_this_stacks(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    # GIVEN SES that applies the Create, then drops the connection before its answer
+    ses.middleware.inject("lost", operation="CreateConfigurationSetTrackingOptions")
+    # WHEN the provider tries again, and SES says the set already has options
+    answer = invoke(event("Create", endpoint, props()))
+    # THEN it reads them, finds exactly what it asked for, and manages them as its own
+    assert answer.status == "SUCCESS"
+    assert answer.physical_id == physical_id("marketing")
+    operations = [(c.operation, c.outcome) for c in ses.middleware.calls if c.operation != ""]
+    assert operations == [
+        ("CreateConfigurationSetTrackingOptions", "lost"),
+        ("CreateConfigurationSetTrackingOptions", "passed"),
+        ("GetConfigurationSet", "passed"),
+    ]
+    deleted = invoke(event("Delete", endpoint, props(), physical_id=answer.physical_id))
+    assert deleted.status == "SUCCESS"
+    assert ses.tracking("marketing") == {}
+
+
+def test_fails_create_whose_answer_was_lost_on_a_set_with_foreign_options(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    # GIVEN a set with someone else's options, and an answer lost on the way back
+    ses.backend.config_sets["marketing"].tracking_options = {"CustomRedirectDomain": "theirs.example.com"}
+    ses.middleware.inject("lost", operation="CreateConfigurationSetTrackingOptions")
+    # WHEN the Create is tried again and read back
+    answer = invoke(event("Create", endpoint, props()))
+    # THEN the options are not the ones asked for: left alone, and the Create fails
+    assert answer.status == "FAILED"
+    assert answer.reason.startswith("Configuration set 'marketing' already has tracking options")
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "theirs.example.com"}
+
+
 def test_throttling_is_retried_past_botocores_attempts(
     invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
 ) -> None:
@@ -561,3 +599,53 @@ def test_a_hand_on_delivered_twice_is_served_once(
     assert len(endpoint.answers[request["RequestId"]]) == 1
     assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
     assert tracking_calls(ses) == ["CreateConfigurationSetTrackingOptions"]
+    # AND the claim expires (the table's time to live) once no duplicate can come: a day later
+    claim = boto3.client("dynamodb", endpoint_url=ses.endpoint, region_name=REGION).get_item(
+        TableName=SCHEDULE_TABLE, Key={"pk": {"S": f"hand-on/{request['RequestId']}/1"}}
+    )["Item"]
+    assert int(claim["expires"]["N"]) - time.time() == pytest.approx(24 * 3600, abs=60)
+
+
+class _HandsOnAfterTheRead(Pacer):
+    """Unpaced, except that the call after the operation's first (its read) must wait past this invocation."""
+
+    def before_call(self, time_left: float) -> None:
+        if self._done == 1:
+            raise HandOffNeeded(Booking(time.time(), 1, 0.0), 60.0)
+        super().before_call(time_left)
+
+
+def test_a_delete_handed_on_after_its_read_is_finished_without_reading_again(
+    endpoint: ResponseEndpoint, ses: SesEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN options of this stack, and a Delete whose turn after its read comes past the invocation
+    ses.backend.config_sets["marketing"].tracking_options = {"CustomRedirectDomain": "click.example.com"}
+    monkeypatch.setenv("SCHEDULE_TABLE", SCHEDULE_TABLE)
+    first = SesTracking(index.helper.time_left, _HandsOnAfterTheRead(None, clock=time.time, sleep=time.sleep))
+    monkeypatch.setattr(index, "_ses", lambda: first)
+    monkeypatch.setattr(index, "_provider", lambda: TrackingOptionsProvider(first))
+    invoked: list[dict[str, Any]] = []
+
+    class Lambda:
+        def invoke(self, **kwargs: Any) -> None:
+            invoked.append(json.loads(kwargs["Payload"]))
+
+    monkeypatch.setattr(handoff, "lambda_client", Lambda)
+    request = event("Delete", endpoint, props(), physical_id=physical_id("marketing"))
+    # WHEN the first invocation reads, then hands the wait on
+    index.handler(dict(request), LambdaContext())
+    assert endpoint.wait(request["RequestId"], timeout=1) is None
+    (handed,) = invoked
+    assert handed[PACING_KEY]["reads"] == {"marketing": ["click.example.com", None]}
+    # AND the successor, a fresh environment, serves it
+    successor = SesTracking(index.helper.time_left)
+    monkeypatch.setattr(index, "_ses", lambda: successor)
+    monkeypatch.setattr(index, "_provider", lambda: TrackingOptionsProvider(successor))
+    index.handler(handed, LambdaContext())
+    # THEN it deletes on what its predecessor read, without reading again: one read, one delete in all
+    answer = endpoint.wait(request["RequestId"], timeout=5)
+    assert answer is not None
+    assert answer.status == "SUCCESS"
+    assert ses.tracking("marketing") == {}
+    operations = [c.operation for c in ses.middleware.calls if c.operation.endswith(("TrackingOptions", "Set"))]
+    assert operations == ["GetConfigurationSet", "DeleteConfigurationSetTrackingOptions"]

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from cdk_ses_tracking_options.lambda_handler.handoff import PACING_KEY, Carried, carried
 from cdk_ses_tracking_options.lambda_handler.pacing import (
+    HANDOFF_LEAD,
     HANDOFF_MARGIN,
     BookedTooLateError,
     Booking,
@@ -17,7 +19,7 @@ from cdk_ses_tracking_options.lambda_handler.pacing import (
     OutOfTimeError,
     Pacer,
 )
-from cdk_ses_tracking_options.lambda_handler.ses import SesTracking
+from cdk_ses_tracking_options.lambda_handler.ses import Current, SesTracking
 
 START = 1_796_000_000.0
 INTERVAL = 1.05
@@ -55,6 +57,9 @@ class Schedule:
     def push(self, seconds: float) -> None:
         self.tat = (self.tat or 0.0) + seconds
         self.shift_total += seconds
+
+    def claim(self, request_id: str, hop: int, now: float) -> bool:
+        raise AssertionError("hand-ons are claimed by the handler, not while pacing")
 
 
 def pacer(clock: Clock, schedule: Schedule) -> Pacer:
@@ -146,6 +151,43 @@ def test_a_wait_longer_than_the_invocation_is_handed_on_with_the_booking() -> No
     assert schedule.tat == tat
 
 
+def test_a_slot_just_past_what_the_invocation_may_wait_is_handed_on_in_time_for_the_successor() -> None:
+    # GIVEN a slot a few seconds further away than this invocation may wait for it
+    clock, schedule = Clock(), Schedule(tat=START + 120 - HANDOFF_MARGIN + 3)
+    turns = pacer(clock, schedule)
+    turns.before_call(time_left=120)
+    turns.throttled()
+    # WHEN it waits
+    with pytest.raises(HandOffNeeded) as handed:
+        turns.before_call(time_left=120)
+    # THEN it hands the wait on while the slot is still HANDOFF_LEAD away, not a second before it
+    slot = START + 120 - HANDOFF_MARGIN + 3
+    assert slot - clock.now >= HANDOFF_LEAD
+    assert handed.value.wait == pytest.approx(slot - clock.now)
+
+
+def test_invocations_shorter_than_the_lead_still_make_progress_on_a_wait() -> None:
+    # GIVEN invocations that may wait only 8 s each (less than HANDOFF_LEAD), and a slot 9.5 s away
+    clock, schedule = Clock(), Schedule(tat=START + 9.5)
+    turns = pacer(clock, schedule)
+    turns.before_call(time_left=HANDOFF_MARGIN + 8)
+    turns.throttled()
+    # WHEN each invocation waits, then hands on to the next
+    hops = 0
+    while True:
+        try:
+            turns.before_call(time_left=HANDOFF_MARGIN + 8)
+            break
+        except HandOffNeeded as handed:
+            hops += 1
+            assert hops < 10, f"handed round {hops} times, at {clock.now - START:.2f} s"
+            turns = pacer(clock, schedule)
+            turns.begin(1, handed.booking)
+    # THEN the slot is reached in one hand-on, not handed round without waiting
+    assert hops == 1
+    assert clock.now == pytest.approx(START + 9.5)
+
+
 def test_after_a_change_an_operation_never_hands_on_and_fails_when_out_of_time() -> None:
     clock, schedule = Clock(), Schedule()
     turns = pacer(clock, schedule)
@@ -217,3 +259,33 @@ def test_a_booking_handed_to_a_function_without_a_schedule_is_dropped() -> None:
     turns.begin(1, Booking(START + 500, 1, 0.0))
     turns.before_call(time_left=120)
     assert clock.slept == []
+
+
+# --- The state a hand-on carries (handoff.py) --------------------------------------------------------
+
+
+def test_a_hand_on_carries_its_booking_and_what_was_read() -> None:
+    event = {
+        PACING_KEY: {
+            "firstSeen": START,
+            "booking": [START + 60, 1, 2.1],
+            "hops": 3,
+            "reads": {"marketing": ["click.example.com", "REQUIRE"], "gone": None},
+        }
+    }
+    state = carried(event)
+    assert state == Carried(
+        START, Booking(START + 60, 1, 2.1), 3, {"marketing": Current("click.example.com", "REQUIRE"), "gone": None}
+    )
+    # the key is removed: CloudFormation's event is passed on as it came
+    assert event == {}
+
+
+@pytest.mark.parametrize(
+    "reads",
+    [["marketing"], {"marketing": [1, None]}, {"marketing": ["click.example.com"]}, {"marketing": "click"}],
+)
+def test_malformed_carried_state_is_ignored_and_the_operation_starts_over(reads: object) -> None:
+    state = carried({PACING_KEY: {"firstSeen": START, "booking": [START + 60, 1, 0.0], "hops": 1, "reads": reads}})
+    # a fresh start: no booking, nothing read, hop 0
+    assert (state.booking, state.hops, state.reads) == (None, 0, {})

@@ -76,12 +76,14 @@ class TrackingOptionsProvider(Construct):
             partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             removal_policy=RemovalPolicy.DESTROY,
+            # Hand-on claims (lambda_handler/schedule.py) expire once no duplicate delivery can come.
+            time_to_live_attribute="expires",
         )
         Validations.of(self.schedule).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-DDB3",
-                reason="The table holds one item, the provider's pacing schedule, which is rebuilt by the next "
-                "SES call: there is nothing to recover to a point in time",
+                reason="The table holds the provider's pacing schedule, rebuilt by the next SES call, and "
+                "claims on hand-ons that expire within a day: there is nothing to recover to a point in time",
             )
         )
         self.role.add_to_principal_policy(
