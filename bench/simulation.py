@@ -131,6 +131,10 @@ class MemorySchedule:
             self._tat = (self._tat or 0.0) + seconds
             self._shift += seconds
 
+    def claim(self, request_id: str, hop: int, now: float) -> bool:
+        # The simulation delivers each hand-on once.
+        return True
+
 
 def _error(code: str, status: int = 400) -> ClientError:
     response: Any = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
@@ -233,8 +237,11 @@ class Stack:
 class Simulation:
     """Waves of events from one or more stacks, each event in its own invocation."""
 
-    def __init__(self, ses_rate: float = 1.0, interval: float = INTERVAL, *, paced: bool = True) -> None:
+    def __init__(
+        self, ses_rate: float = 1.0, interval: float = INTERVAL, *, paced: bool = True, spread: float = 0.0
+    ) -> None:
         self.paced = paced
+        self.spread = spread
         self.clock = VirtualClock()
         self.ses = FakeSes(self.clock, rate=ses_rate)
         self.interval = interval
@@ -254,7 +261,7 @@ class Simulation:
         ses = SesTracking(time_left, pacer=pacer)
         ses.__dict__["_v1"] = self.ses.client(time_left, v2=False)
         ses.__dict__["_v2"] = self.ses.client(time_left, v2=True)
-        ses.resume(state.booking, state.event_deadline({"ServiceTimeout": str(SERVICE_TIMEOUT)}))
+        ses.resume(state.booking, state.event_deadline({"ServiceTimeout": str(SERVICE_TIMEOUT)}), state.reads)
         provider = TrackingOptionsProvider(ses)
         try:
             if request.kind == "Create":
@@ -265,7 +272,7 @@ class Simulation:
                 provider.delete(request.physical_id, request.props)
             outcome = Outcome("SUCCESS", self.clock.now(), hops=state.hops)
         except HandOffNeeded as wait:
-            handed = Carried(state.first_seen, wait.booking, state.hops + 1)
+            handed = Carried(state.first_seen, wait.booking, state.hops + 1, ses.reads)
 
             def successor() -> None:
                 self.clock.sleep(HANDOFF_LATENCY)
@@ -278,6 +285,10 @@ class Simulation:
         with self._lock:
             self.outcomes[(stack_index, request.props.configuration_set_name)] = outcome
 
+    def _start(self, delay: float, stack_index: int, stack: Stack, request: Request, state: Carried) -> None:
+        self.clock.sleep(delay)
+        self.invoke(stack_index, stack, request, state)
+
     def wave(self, stacks: list[Stack]) -> dict[str, float]:
         """Send every stack's requests at once; the figures of the wave."""
         self.outcomes.clear()
@@ -286,9 +297,14 @@ class Simulation:
         started = self.clock.now()
         # CloudFormation sends every independent resource's event at once.
         self.clock.hold()
+        total = sum(len(stack.requests) for stack in stacks)
         for stack_index, stack in enumerate(stacks):
-            for request in stack.requests:
-                self.clock.spawn(functools.partial(self.invoke, stack_index, stack, request, Carried(started, None, 0)))
+            for number, request in enumerate(stack.requests):
+                # The n-th of N events starts n/N of the spread late, as cold starts queue for CPU.
+                delay = self.spread * (number * len(stacks) + stack_index) / total
+                self.clock.spawn(
+                    functools.partial(self._start, delay, stack_index, stack, request, Carried(started, None, 0))
+                )
         self.clock.release()
         self.clock.wait_idle()
         total = sum(len(stack.requests) for stack in stacks)
@@ -313,9 +329,10 @@ def tenants(stack_index: int, count: int) -> list[str]:
     return [f"tenant{stack_index}-{index:03d}" for index in range(count)]
 
 
-def run(stacks: int, per_stack: int, *, paced: bool = True) -> dict[str, dict[str, float]]:
-    """Create, update and delete `per_stack` TrackingOptions in each of `stacks` stacks, each wave at once."""
-    sim = Simulation(paced=paced)
+def run(stacks: int, per_stack: int, *, paced: bool = True, spread: float = 0.0) -> dict[str, dict[str, float]]:
+    """Create, update and delete `per_stack` TrackingOptions in each of `stacks` stacks, each wave at once
+    (its invocations starting over `spread` seconds)."""
+    sim = Simulation(paced=paced, spread=spread)
     names = [tenants(s, per_stack) for s in range(stacks)]
     for group in names:
         for name in group:
@@ -355,6 +372,7 @@ def run(stacks: int, per_stack: int, *, paced: bool = True) -> dict[str, dict[st
 if __name__ == "__main__":
     import sys
 
-    for stacks, per_stack in [(1, int(sys.argv[1]) if len(sys.argv) > 1 else 50)]:
-        for wave, figure in run(stacks, per_stack).items():
-            print(wave, {k: round(v, 2) for k, v in figure.items()})
+    # python -m bench.simulation [resources per stack [stacks [seconds over which the invocations start]]]
+    per_stack, stacks, spread = (sys.argv[1:] + ["50", "1", "0"][len(sys.argv) - 1 :])[:3]
+    for wave, figure in run(int(stacks), int(per_stack), spread=float(spread)).items():
+        print(wave, {k: round(v, 2) for k, v in figure.items()})

@@ -68,6 +68,8 @@ class RuntimeApi:
         self.invocations: dict[str, Invocation] = {}
         self.init_error: dict[str, Any] | None = None
         self.init_failed = threading.Event()
+        # Set once the runtime has initialized and asks for its first invocation.
+        self.ready = threading.Event()
         self._server = _Server(("127.0.0.1", 0), self._handler())
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
@@ -107,6 +109,7 @@ class RuntimeApi:
                 if self.path != f"{PREFIX}/invocation/next":
                     self._reply(404)
                     return
+                api.ready.set()
                 invocation = api.pending.get()
                 if invocation is None:
                     return
@@ -160,7 +163,9 @@ class FunctionSpec:
 class FunctionProcess:
     """One execution environment: a warm process that serves invocations one after another."""
 
-    def __init__(self, spec: FunctionSpec, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, spec: FunctionSpec, log_path: Path, extra_env: dict[str, str] | None = None, *, niceness: int = 0
+    ) -> None:
         self.spec = spec
         self.log_path = log_path
         self.api = RuntimeApi("arn:aws:lambda:us-east-1:123456789012:function:TrackingStack-Provider")
@@ -184,7 +189,7 @@ class FunctionProcess:
         }
         self._log: IO[bytes] = log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(lambda_python()), "-m", "awslambdaric", spec.handler],
+            ["nice", "-n", str(niceness), str(lambda_python()), "-m", "awslambdaric", spec.handler],
             cwd=spec.code_dir,
             env=env,
             stdout=self._log,
@@ -255,6 +260,17 @@ class LambdaService:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def prestart(self, count: int, timeout: float = 600.0) -> None:
+        """Start `count` execution environments and wait until each has initialized and asks for work, as
+        environments that earlier invocations left warm (or provisioned concurrency) do."""
+        with self._lock:
+            started = [self._start(len(self.processes) + number) for number in range(count)]
+            self.processes.extend(started)
+        for process in started:
+            assert process.api.ready.wait(timeout), "an execution environment did not initialize"
+        with self._lock:
+            self._idle.extend(started)
 
     def dispatch(self, event: dict[str, Any], reuse_wait: float = 0.0) -> None:
         """Run the event asynchronously, as an Event invocation, in an environment idle within reuse_wait."""

@@ -18,10 +18,9 @@ pytestmark = pytest.mark.slow
 # Twice SES's real rate: faster still, two loaded cores' scheduling jitter costs throttled calls that
 # SES's real rate does not see.
 RATE = 2.0
-# A regression guard, not the goal: without pacing (0.1's random retries) a wave costs 25 to 80 calls a
-# resource. The goal of at most 4 is the benchmark's, at SES's real rate; here, after the rest of the
-# suite on two cores, restarts of handed-on Deletes (each repeats its read) measured up to 5.2.
-MAX_CALLS_PER_RESOURCE = 8
+# The issue's bound, throttled calls included (0.1's random retries made 25 to 80). A Delete handed on
+# after its read no longer reads again (measured here: 2.2, 2.2 and 3.4 in the three waves).
+MAX_CALLS_PER_RESOURCE = 4
 
 
 @pytest.fixture
