@@ -170,6 +170,11 @@ def main() -> None:
                 (1, 200): timed("200 at once", lambda: scale.real(bench.ses, bench.endpoint, bench.work, 1, 200)),
                 (2, 100): timed("2x100 at once", lambda: scale.real(bench.ses, bench.endpoint, bench.work, 2, 100)),
             }
+            # The same Create wave with every environment's cold start inside it, on two cores.
+            cold_rows = timed(
+                "200 at once, cold",
+                lambda: scale.real(bench.ses, bench.endpoint, bench.work, 1, 200, prestart=False, waves=("create",)),
+            )
         finally:
             bench.close()
         sizes_simulated = [(1, 20), (1, 100), (1, 200), (2, 100), (1, 500), (2, 500)]
@@ -212,7 +217,8 @@ def main() -> None:
     print()
     print(scale.HEADER)
     for size in sizes_simulated:
-        for row in real_rows.get(size, []) + simulated_rows[size]:
+        cold_row = cold_rows if size == (1, 200) else []
+        for row in real_rows.get(size, []) + cold_row + simulated_rows[size]:
             print(row.markdown())
     print()
     print("| resources | wave | time, simulated vs real | calls, simulated vs real | within 15% |")
@@ -220,7 +226,7 @@ def main() -> None:
     for size, rows in real_rows.items():
         for line in scale.agreement(rows, simulated_rows[size]):
             print(line)
-    for rows in [*real_rows.values(), *simulated_rows.values()]:
+    for rows in [*real_rows.values(), cold_rows, *simulated_rows.values()]:
         for row in rows:
             for failure in row.failures[:5]:
                 print(f"{row.size} {row.source} {row.wave}: {failure}")

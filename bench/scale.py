@@ -51,13 +51,29 @@ def size_name(stacks: int, per_stack: int) -> str:
     return str(per_stack) if stacks == 1 else f"{stacks}x{per_stack}"
 
 
-def real(ses: SesEmulator, endpoint: ResponseEndpoint, work: Path, stacks: int, per_stack: int) -> list[Row]:
+def real(
+    ses: SesEmulator,
+    endpoint: ResponseEndpoint,
+    work: Path,
+    stacks: int,
+    per_stack: int,
+    *,
+    prestart: bool = True,
+    waves: tuple[str, ...] = WAVES,
+) -> list[Row]:
+    """The waves in the real harness; with `prestart`, every execution environment initialized first (on
+    Lambda each initializes on hardware of its own in about a second; here hundreds share two cores)."""
     reset_ses(ses)
-    scale = Scale(ses, endpoint, work / f"scale-{stacks}x{per_stack}", stacks=stacks, per_stack=per_stack)
+    label = "" if prestart else "-cold"
+    scale = Scale(ses, endpoint, work / f"scale-{stacks}x{per_stack}{label}", stacks=stacks, per_stack=per_stack)
+    if prestart:
+        scale.prestart()
     ses.middleware.bucket = TokenBucket(rate=1.0)
     rows = []
     try:
         for wave, domain in zip(WAVES, (FIRST, SECOND, None), strict=True):
+            if wave not in waves:
+                continue
             figures, answers = getattr(scale, wave)()
             failures = tuple(
                 f"{answer.status}: {answer.reason}" if answer else "no answer"
@@ -67,7 +83,7 @@ def real(ses: SesEmulator, endpoint: ResponseEndpoint, work: Path, stacks: int, 
             rows.append(
                 Row(
                     size_name(stacks, per_stack),
-                    "real",
+                    "real" if prestart else "real, cold",
                     wave,
                     figures.resources,
                     figures.succeeded,
