@@ -221,7 +221,7 @@ def main() -> None:
         for row in real_rows.get(size, []) + cold_row + simulated_rows[size]:
             print(row.markdown())
     print()
-    print("| resources | wave | time, simulated vs real | calls, simulated vs real | within 15% |")
+    print("| resources | wave | time, simulated median vs real | calls, simulated median vs real | within 15% |")
     print("| --- | --- | --- | --- | --- |")
     for size, rows in real_rows.items():
         for line in scale.agreement(rows, simulated_rows[size]):
