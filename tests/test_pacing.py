@@ -188,20 +188,9 @@ def test_invocations_shorter_than_the_lead_still_make_progress_on_a_wait() -> No
     assert clock.now == pytest.approx(START + 9.5)
 
 
-def test_after_a_change_an_operation_never_hands_on_and_fails_when_out_of_time() -> None:
-    clock, schedule = Clock(), Schedule()
-    turns = pacer(clock, schedule)
-    turns.begin(2)
-    turns.before_call(time_left=100)
-    turns.throttled()
-    turns.before_call(time_left=100)
-    turns.succeeded(changed=True)
-    schedule.push(200)  # another caller's throttles pushed the rest far back
-    with pytest.raises(OutOfTimeError):
-        turns.before_call(time_left=100)
-
-
-def test_after_a_read_an_operation_hands_the_rest_of_its_booking_on() -> None:
+def first_of_two_calls_done_then_pushed_far_back(*, changed: bool) -> tuple[Pacer, float]:
+    """A two-call operation, throttled once, whose booked first call (at the time returned) succeeded,
+    changing SES or only reading it; then another caller's throttles push the rest far back."""
     clock, schedule = Clock(), Schedule()
     turns = pacer(clock, schedule)
     turns.begin(2)
@@ -209,8 +198,19 @@ def test_after_a_read_an_operation_hands_the_rest_of_its_booking_on() -> None:
     turns.throttled()
     turns.before_call(time_left=100)
     booked = clock.now
-    turns.succeeded(changed=False)
+    turns.succeeded(changed=changed)
     schedule.push(200)
+    return turns, booked
+
+
+def test_after_a_change_an_operation_never_hands_on_and_fails_when_out_of_time() -> None:
+    turns, _ = first_of_two_calls_done_then_pushed_far_back(changed=True)
+    with pytest.raises(OutOfTimeError):
+        turns.before_call(time_left=100)
+
+
+def test_after_a_read_an_operation_hands_the_rest_of_its_booking_on() -> None:
+    turns, booked = first_of_two_calls_done_then_pushed_far_back(changed=False)
     with pytest.raises(HandOffNeeded) as handed:
         turns.before_call(time_left=100)
     # the slot after the read's, one call long, as booked (the push is read from the schedule again)
