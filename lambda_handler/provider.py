@@ -40,7 +40,7 @@ class TrackingOptionsProvider:
     def create(self, props: TrackingProps) -> str:
         name = props.configuration_set_name
         self._ses.plan(_calls_to_take(props))
-        if self._ses.create(name, props.custom_redirect_domain):
+        if self._create_options(props):
             self._set_policy_of_new_options(props)
             return Issued(name).encode()
         if not props.adopt_existing:
@@ -146,11 +146,26 @@ class TrackingOptionsProvider:
         name, domain = props.configuration_set_name, props.custom_redirect_domain
         if not self._ses.update(name, domain):
             logger.info("Tracking options of %s were removed outside this stack; creating them again", name)
-            if not self._ses.create(name, domain):
+            if not self._create_options(props):
                 raise _already_exists(name)
         if props.https_policy is not None or (old is not None and old.https_policy is not None):
             # Dropping the prop returns the set to SES's default policy.
             self._ses.put_policy(name, domain, props.https_policy or "OPTIONAL")
+
+    def _create_options(self, props: TrackingProps) -> bool:
+        """Create the set's options; also True when SES refuses a retry because the attempt before it
+        created them and its answer was lost: the set then holds exactly the domain asked for."""
+        name, domain = props.configuration_set_name, props.custom_redirect_domain
+        if self._ses.create(name, domain):
+            return True
+        # Adopting, options found are recorded and given back on delete: never destructive, even if ours.
+        if not self._ses.maybe_applied or props.adopt_existing:
+            return False
+        current = self._ses.current(name)
+        if current is None or current.domain is None or current.domain.lower() != domain.lower():
+            return False
+        logger.info("Set %s holds the options that an attempt whose answer was lost created", name)
+        return True
 
     def _set_policy_of_new_options(self, props: TrackingProps) -> None:
         """Options created a moment ago get their policy, or are removed again if that fails."""

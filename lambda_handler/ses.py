@@ -266,16 +266,13 @@ class SesTracking:
             domain,
             absent=frozenset({"TrackingOptionsAlreadyExists"}),
         )
-        if response is not None:
-            return True
-        if not self._maybe_applied:
-            return False
-        # An attempt whose answer was lost may have created them: then the set holds exactly what was asked.
-        current = self.current(name)
-        created = current is not None and current.domain is not None and current.domain.lower() == domain.lower()
-        if created:
-            logger.info("Set %s holds the options that an attempt whose answer was lost created", name)
-        return created
+        return response is not None
+
+    @property
+    def maybe_applied(self) -> bool:
+        """Whether an attempt of the last call failed in a way that may have left it applied, its answer
+        lost (a timeout, a dropped connection, a 5xx), before the call was tried again."""
+        return self._maybe_applied
 
     def update(self, name: str, domain: str) -> bool:
         """Change the domain; False when the set has no options to change."""

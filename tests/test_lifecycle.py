@@ -507,6 +507,23 @@ def test_a_create_whose_answer_was_lost_is_recognised_as_this_stacks(
     assert ses.tracking("marketing") == {}
 
 
+def test_an_adopting_create_whose_answer_was_lost_adopts_what_it_finds_and_never_deletes_it(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    # GIVEN an adopting Create whose first attempt SES applied, its answer lost
+    ses.middleware.inject("lost", operation="CreateConfigurationSetTrackingOptions")
+    adopting = {**props(), "AdoptExisting": "true"}
+    # WHEN the retry finds options
+    answer = invoke(event("Create", endpoint, adopting))
+    # THEN they are adopted as found (they may have been someone else's, identical), not taken as created
+    assert answer.status == "SUCCESS"
+    assert "/adopted/click.example.com/" in answer.physical_id
+    # AND the Delete gives them back rather than removing them
+    deleted = invoke(event("Delete", endpoint, adopting, physical_id=answer.physical_id))
+    assert deleted.status == "SUCCESS"
+    assert (ses.tracking("marketing") or {}).get("CustomRedirectDomain") == "click.example.com"
+
+
 def test_fails_create_whose_answer_was_lost_on_a_set_with_foreign_options(
     invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
 ) -> None:
