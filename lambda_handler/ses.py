@@ -149,10 +149,9 @@ class SesTracking:
         self._event_deadline: float | None = None
         # Whether an attempt of the last call failed in a way that may have left it applied, its answer lost.
         self._maybe_applied = False
-        # What the operation read from SES, and what a predecessor read for it and it has not used yet.
+        # What the operation has read from SES (a predecessor's reads included): each set is read once.
         self._reads: dict[str, Current | None] = {}
         self._carried_reads: dict[str, Current | None] = {}
-        self._known: dict[str, Current | None] = {}
 
     def resume(
         self,
@@ -167,9 +166,8 @@ class SesTracking:
 
     def plan(self, calls: int) -> None:
         """An operation starts that makes at most this many calls on its usual path."""
-        self._known, self._carried_reads = self._carried_reads, {}
-        self._reads = dict(self._known)
-        self.pacer.begin(calls - len(self._known), self._carried, self._event_deadline)
+        self._reads, self._carried_reads = self._carried_reads, {}
+        self.pacer.begin(calls - len(self._reads), self._carried, self._event_deadline)
         self._carried = None
 
     @property
@@ -327,8 +325,8 @@ class SesTracking:
 
     def current(self, name: str) -> Current | None:
         """What SES holds for the set, or None when the set does not exist."""
-        if name in self._known:
-            return self._known.pop(name)
+        if name in self._reads:
+            return self._reads[name]
         response = self._call(
             "GetConfigurationSet",
             lambda: self._v2.get_configuration_set(ConfigurationSetName=name),
