@@ -12,7 +12,6 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ._bundle import HANDLER, RUNTIME, provider_code
-from .lambda_handler.names import is_set_name
 
 # One invocation gives up on SES, or hands its wait for a turn on, in time to answer before this.
 FUNCTION_TIMEOUT_SECONDS = 120
@@ -30,8 +29,14 @@ V1_ACTIONS = (
     "ses:UpdateConfigurationSetTrackingOptions",
     "ses:DeleteConfigurationSetTrackingOptions",
 )
-# The SES v2 actions are scoped to each configuration set's ARN.
+# The SES v2 actions take a configuration set's ARN (Service Authorization Reference, "Actions, resources, and
+# condition keys for Amazon Simple Email Service v2"). They are granted on every set of the stack's account and
+# region, not on each managed set: a statement listing every set outgrows IAM's policy sizes (10,240 characters
+# inline per role, 6,144 per managed policy: "IAM and AWS STS quotas") at about 100 sets, and CloudFormation's
+# cleanup phase deletes a removed or moved resource under the new template's policies, which would no longer
+# name its set. The v1 actions above already reach every set.
 V2_ACTIONS = ("ses:GetConfigurationSet", "ses:PutConfigurationSetTrackingOptions")
+SETS_ARN = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/*"
 
 
 class TrackingOptionsProvider(Construct):
@@ -60,14 +65,25 @@ class TrackingOptionsProvider(Construct):
         self.log_group = logs.LogGroup(self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR)
         self.log_group.grant_write(self.role)
         self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(V1_ACTIONS), resources=["*"]))
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(V2_ACTIONS), resources=[Fn.sub(SETS_ARN)]))
         Validations.of(self.role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
                 reason=(
                     "SES v1 Create/Update/DeleteConfigurationSetTrackingOptions support no resource-level "
-                    "permissions, so they need Resource *; the SES v2 actions are scoped to each set's ARN"
+                    "permissions, so they need Resource *"
                 ),
-            )
+            ),
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:"
+                "<AWS::AccountId>:configuration-set/*]",
+                reason=(
+                    "GetConfigurationSet and PutConfigurationSetTrackingOptions on the sets of this account and "
+                    "region only: the v1 actions (Resource *) already change any set's tracking options, a list of "
+                    "sets outgrows IAM's policy size limits, and CloudFormation's cleanup Deletes of removed "
+                    "resources run under the new policy, which no longer names their sets"
+                ),
+            ),
         )
         # The schedule on which this provider's invocations take turns at SES (lambda_handler/pacing.py).
         self.schedule = dynamodb.Table(
@@ -114,24 +130,7 @@ class TrackingOptionsProvider(Construct):
             statements=[iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.function.function_arn])],
         )
         self.function_arn = self.function.function_arn
-        self._allowed: set[str] = set()
-        self._per_set: iam.PolicyStatement | None = None
-
-    def allow(self, configuration_set_name: str) -> None:
-        """Let the function read and set the HTTPS policy of one more configuration set."""
-        if configuration_set_name in self._allowed:
-            return
-        self._allowed.add(configuration_set_name)
-        # Fn::Sub keeps the template small; a set defined in the stack has a token for a name.
-        prefix = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/"
-        arn = (
-            Fn.sub(prefix + configuration_set_name)
-            if is_set_name(configuration_set_name)
-            else Fn.sub(prefix + "${Name}", {"Name": configuration_set_name})
-        )
-        # One statement whose resources grow with the sets: a set costs the template one ARN.
-        if self._per_set is None:
-            self._per_set = iam.PolicyStatement(actions=list(V2_ACTIONS), resources=[arn])
-            self.role.add_to_principal_policy(self._per_set)
-        else:
-            self._per_set.add_resources(arn)
+        # What the function uses during an event but does not itself depend on: every custom resource depends
+        # on these, so that CloudFormation deletes them only after the last TrackingOptions (a resource is
+        # deleted only once nothing left depends on it: the DependsOn attribute's documentation).
+        self.used_by_events: list[Construct] = [self.hand_on_policy]

@@ -133,7 +133,6 @@ class TrackingOptions(Construct):
             https_policy = https_policy or ses.HttpsPolicy.REQUIRE
 
         provider = TrackingOptionsProvider.of(self)
-        provider.allow(name)
         properties = {
             "ServiceToken": provider.function_arn,
             "ServiceTimeout": SERVICE_TIMEOUT_SECONDS,
@@ -146,6 +145,7 @@ class TrackingOptions(Construct):
             # Only when asked for: templates without it stay as they were.
             properties["AdoptExisting"] = "true"
         self._resource = CfnResource(self, "Resource", type=RESOURCE_TYPE, properties=properties)
+        self._resource.node.add_dependency(*provider.used_by_events)
         if removal_policy is not None:
             self._resource.apply_removal_policy(removal_policy)
 
