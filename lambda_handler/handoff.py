@@ -12,7 +12,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
+from .grants import is_denied, pause_after_denial
 from .pacing import Booking
 from .ses import Current
 
@@ -113,5 +115,17 @@ def hand_on(
         "hops": state.hops + 1,
         "reads": {name: None if read is None else [read.domain, read.policy] for name, read in (reads or {}).items()},
     }
-    lambda_client().invoke(FunctionName=function_arn, InvocationType="Event", Payload=json.dumps(payload).encode())
+    client, data = lambda_client(), json.dumps(payload).encode()
+    denied_since, denials = 0.0, 0
+    while True:
+        try:
+            client.invoke(FunctionName=function_arn, InvocationType="Event", Payload=data)
+            break
+        except ClientError as error:
+            denied_since, denials = (denied_since or time.monotonic()), denials + 1
+            pause = pause_after_denial(denials, time.monotonic() - denied_since) if is_denied(error) else 0.0
+            if not pause:
+                raise
+            logger.warning("Invoking this function was denied; trying again in %.0f s", pause)
+            time.sleep(pause)
     logger.info("Handed the wait for SES's next turn, %.0f s, on to a fresh invocation (hop %d)", wait, state.hops + 1)

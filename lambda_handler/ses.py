@@ -16,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import SesOperationError
+from .grants import is_denied, pause_after_denial
 from .pacing import INTERVAL, UNPACED_PAUSE, BookedTooLateError, Booking, OutOfTimeError, Pacer
 from .schedule import DynamoSchedule
 
@@ -36,6 +37,7 @@ MAX_ATTEMPTS = 3
 MAX_BACKOFF = 2
 # v1 answers Throttling, v2 TooManyRequestsException; codes are compared without the suffix.
 THROTTLING_CODES = frozenset({"Throttling", "TooManyRequests"})
+
 # What SES answers to options it will not hold: v1 and v2 codes.
 _REJECTED = frozenset({"InvalidTrackingOptions", "BadRequest"})
 # Time kept back, after SES gives up, to send the answer to CloudFormation.
@@ -130,7 +132,7 @@ def _mapped(error: Exception, action: str, name: str, domain: str | None = None)
             f"SES rejected CustomRedirectDomain '{domain}': verify it, or a parent domain, "
             "as an SES identity in this region"
         )
-    elif code in {"AccessDenied", "UnauthorizedOperation"}:
+    elif is_denied(error):
         reason = f"SES denied {action} on '{name}': the provider's role lacks ses:{action}"
     elif code in THROTTLING_CODES:
         reason = f"SES throttled {action} on '{name}' until the function had to answer; deploy again later"
@@ -201,6 +203,7 @@ class SesTracking:
 
         `changes` is false for a read: until a call that changes SES succeeds, a wait may be handed on."""
         faults = 0
+        denied_since, denials = 0.0, 0
         self._maybe_applied = False
         while True:
             self._take_turn(action, name, domain)
@@ -215,6 +218,11 @@ class SesTracking:
                 if code in THROTTLING_CODES and (self.pacer.paced or self._time_left() >= THROTTLE_RETRY_BUDGET):
                     self._schedule(self.pacer.throttled)
                     continue
+                if is_denied(error):
+                    denied_since, denials = (denied_since or time.monotonic()), denials + 1
+                    pause = pause_after_denial(denials, time.monotonic() - denied_since)
+                    if self._wait_out_denial(pause, action, name):
+                        continue
                 faults += 1
                 if _server_fault(error) and faults < MAX_ATTEMPTS:
                     self._retry_after(faults, action, name, error)
@@ -245,6 +253,14 @@ class SesTracking:
         except (BotoCoreError, ClientError) as error:
             logger.warning("The schedule table cannot be reached (%s); calling SES without taking turns", error)
             self.pacer.unpace()
+
+    def _wait_out_denial(self, pause: float, action: str, name: str) -> bool:
+        """Whether a denied call is worth another try after the pause (grants.py)."""
+        if pause <= 0 or self._time_left() < ATTEMPT_BUDGET + pause:
+            return False
+        logger.warning("%s on %s was denied; trying again in %.0f s (IAM propagates grants)", action, name, pause)
+        time.sleep(pause)
+        return True
 
     def _retry_after(self, faults: int, action: str, name: str, error: Exception) -> None:
         # A timeout or a dropped connection may come after SES applied the call, as may a 5xx.

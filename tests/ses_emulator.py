@@ -278,6 +278,10 @@ class FaultyMiddleware:
             self.calls.clear()
             self._faults.clear()
 
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
     def inject(self, kind: FaultKind, *, operation: str | None = None, times: int = 1, delay: float = 0.0) -> None:
         with self._lock:
             self._faults.append(_Fault(kind, operation, times, delay))

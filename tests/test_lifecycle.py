@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from cdk_ses_tracking_options.lambda_handler import handoff, index
+from cdk_ses_tracking_options.lambda_handler import grants, handoff, index
 from cdk_ses_tracking_options.lambda_handler.handoff import PACING_KEY
 from cdk_ses_tracking_options.lambda_handler.pacing import Booking, HandOffNeeded, Pacer
 from cdk_ses_tracking_options.lambda_handler.provider import TrackingOptionsProvider
@@ -94,8 +94,26 @@ def test_fails_create_with_unverified_domain(invoke: Invoke, endpoint: ResponseE
     assert ses.tracking("marketing") == {}
 
 
+@pytest.fixture
+def short_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A denial that stays is tried again for 10 s (lambda_handler/grants.py); these tests need only its end."""
+    monkeypatch.setattr(grants, "ACCESS_DENIED_GRACE", 1.5)
+
+
+def test_a_denial_that_clears_is_tried_again(invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator) -> None:
+    # GIVEN SES denying the first two calls, as IAM does while a new grant propagates
+    ses.middleware.inject("deny", operation="CreateConfigurationSetTrackingOptions", times=2)
+    # WHEN the resource is created
+    answer = invoke(event("Create", endpoint, props()))
+    # THEN the call was tried again until the grant arrived
+    assert answer.status == "SUCCESS"
+    outcomes = [call.outcome for call in ses.middleware.calls if call.operation.startswith("Create")]
+    assert outcomes == ["deny", "deny", "passed"]
+
+
+@pytest.mark.usefixtures("short_grace")
 def test_fails_create_when_ses_denies_access(invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator) -> None:
-    ses.middleware.inject("deny", operation="CreateConfigurationSetTrackingOptions")
+    ses.middleware.inject("deny", operation="CreateConfigurationSetTrackingOptions", times=100)
     answer = invoke(event("Create", endpoint, props()))
     assert answer.status == "FAILED"
     assert answer.reason == (
@@ -104,11 +122,12 @@ def test_fails_create_when_ses_denies_access(invoke: Invoke, endpoint: ResponseE
     )
 
 
+@pytest.mark.usefixtures("short_grace")
 def test_fails_create_when_the_policy_fails_and_removes_the_options_it_made(
     invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
 ) -> None:
     # GIVEN SES accepts the v1 Create but denies the v2 policy call
-    ses.middleware.inject("deny", operation="PutConfigurationSetTrackingOptions")
+    ses.middleware.inject("deny", operation="PutConfigurationSetTrackingOptions", times=100)
     answer = invoke(event("Create", endpoint, props(policy="REQUIRE")))
     # THEN the Create fails and leaves nothing behind
     assert answer.status == "FAILED"
@@ -117,17 +136,19 @@ def test_fails_create_when_the_policy_fails_and_removes_the_options_it_made(
     assert ses.tracking("marketing") == {}
 
 
+@pytest.mark.usefixtures("short_grace")
 def test_fails_create_when_policy_and_cleanup_fail_names_its_options_for_the_rollback_delete(
     invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
 ) -> None:
-    ses.middleware.inject("deny", operation="PutConfigurationSetTrackingOptions")
-    ses.middleware.inject("deny", operation="DeleteConfigurationSetTrackingOptions")
+    ses.middleware.inject("deny", operation="PutConfigurationSetTrackingOptions", times=100)
+    ses.middleware.inject("deny", operation="DeleteConfigurationSetTrackingOptions", times=100)
     created = invoke(event("Create", endpoint, props(policy="REQUIRE")))
     assert created.status == "FAILED"
     # The options it made are still there, so the failed Create answers with their id ...
     assert created.physical_id == physical_id("marketing")
     assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
-    # ... and the rollback Delete removes them.
+    # ... and the rollback Delete, once SES allows it, removes them.
+    ses.middleware.clear_faults()
     deleted = invoke(event("Delete", endpoint, props(policy="REQUIRE"), physical_id=created.physical_id))
     assert deleted.status == "SUCCESS"
     assert ses.tracking("marketing") == {}
@@ -259,11 +280,12 @@ def test_fails_move_to_set_with_different_options_even_on_rollback(
     assert ses.tracking("transactional") == {"CustomRedirectDomain": "click.example.com", "HttpsPolicy": "REQUIRE"}
 
 
+@pytest.mark.usefixtures("short_grace")
 def test_fails_move_when_the_policy_fails_and_removes_what_it_made_on_the_new_set(
     invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
 ) -> None:
     pid = invoke(event("Create", endpoint, props())).physical_id
-    ses.middleware.inject("deny", operation="PutConfigurationSetTrackingOptions")
+    ses.middleware.inject("deny", operation="PutConfigurationSetTrackingOptions", times=100)
     moved = invoke(
         event(
             "Update", endpoint, props(name="transactional", policy="REQUIRE"), old_properties=props(), physical_id=pid
