@@ -174,6 +174,7 @@ def event(
     logical_id: str = "Tracking",
     request_id: str | None = None,
     service_timeout: str = "180",
+    stack_id: str = STACK_ID,
 ) -> dict[str, Any]:
     """An event as CloudFormation sends it to the provider function."""
     request_id = request_id or str(uuid.uuid4())
@@ -182,7 +183,7 @@ def event(
         "RequestType": request_type,
         "ServiceToken": SERVICE_TOKEN,
         "ResponseURL": endpoint.response_url(request_id),
-        "StackId": STACK_ID,
+        "StackId": stack_id,
         "RequestId": request_id,
         "LogicalResourceId": logical_id,
         "ResourceType": RESOURCE_TYPE,

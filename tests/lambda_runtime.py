@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
+from tests.iam_emulator import authorize
+
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_VENV = ROOT / ".venv-lambda"
 # What the managed Python runtime provides besides the standard library.
@@ -160,15 +162,25 @@ class FunctionSpec:
     environment: dict[str, str]
 
 
+DEFAULT_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:TrackingStack-Provider"
+
+
 class FunctionProcess:
     """One execution environment: a warm process that serves invocations one after another."""
 
     def __init__(
-        self, spec: FunctionSpec, log_path: Path, extra_env: dict[str, str] | None = None, *, niceness: int = 0
+        self,
+        spec: FunctionSpec,
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+        *,
+        niceness: int = 0,
+        function_arn: str = DEFAULT_FUNCTION_ARN,
     ) -> None:
         self.spec = spec
         self.log_path = log_path
-        self.api = RuntimeApi("arn:aws:lambda:us-east-1:123456789012:function:TrackingStack-Provider")
+        self.api = RuntimeApi(function_arn)
+        name = function_arn.rsplit(":", 1)[-1]
         env = {
             "PATH": "/usr/bin:/bin",
             "LANG": "C.UTF-8",
@@ -177,10 +189,10 @@ class FunctionProcess:
             "LAMBDA_TASK_ROOT": str(spec.code_dir),
             "_HANDLER": spec.handler,
             "AWS_LAMBDA_RUNTIME_API": self.api.address,
-            "AWS_LAMBDA_FUNCTION_NAME": "TrackingStack-Provider",
+            "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/TrackingStack-Provider",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/27/[$LATEST]0123456789abcdef0123456789abcdef",
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.14",
             **{key: os.environ[key] for key in _PASSED_THROUGH if key in os.environ},
@@ -245,11 +257,15 @@ REUSE_WAIT = 1.0
 
 class LambdaService:
     """The Lambda service for one function: asynchronous invocations (CloudFormation's events, and the
-    function's hand-ons through the Invoke API on loopback), each run by an idle execution environment
+    function's hand-ons through the Invoke API on loopback, authorized as `lambda:InvokeFunction` on the
+    function's ARN when IAM is enforced: tests/iam_emulator.py), each run by an idle execution environment
     or, when none is idle, by a new one, as Lambda scales out."""
 
-    def __init__(self, start: Callable[[int], FunctionProcess]) -> None:
+    def __init__(self, start: Callable[[int], FunctionProcess], function_arn: str = DEFAULT_FUNCTION_ARN) -> None:
         self._start = start
+        self.function_arn = function_arn
+        self.deleted = False
+        self.closed = False
         self._lock = threading.Lock()
         self._idle: list[FunctionProcess] = []
         self.processes: list[FunctionProcess] = []
@@ -290,12 +306,23 @@ class LambdaService:
             time.sleep(0.02)
         try:
             process.invoke(event)
+        except FunctionCrashedError:
+            if not self.closed:
+                raise
         finally:
             if process.process.poll() is None and not process.killed_at_deadline:
                 with self._lock:
                     self._idle.append(process)
 
+    def replace_code(self, start: Callable[[int], FunctionProcess]) -> None:
+        """An update of the function: invocations from now on run in environments of the new version."""
+        with self._lock:
+            self._start, idle, self._idle = start, self._idle, []
+        for process in idle:
+            process.stop()
+
     def close(self) -> None:
+        self.closed = True
         self._server.shutdown()
         self._server.server_close()
         for process in self.processes:
@@ -310,12 +337,26 @@ class LambdaService:
             def log_message(self, *_args: Any) -> None:
                 pass
 
+            def _refuse(self, status: int, code: str, message: str) -> None:
+                body = json.dumps({"Type": "User", "Message": message}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("x-amzn-ErrorType", code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if not (self.path.startswith("/2015-03-31/functions/") and self.path.endswith("/invocations")):
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self._refuse(404, "ResourceNotFoundException", "no such operation")
+                    return
+                denied = authorize("POST", self.path, body, self.headers, "InvokeFunction", service.function_arn)
+                if denied is not None:
+                    self._refuse(403, "AccessDeniedException", denied)
+                    return
+                if service.deleted:
+                    self._refuse(404, "ResourceNotFoundException", f"Function not found: {service.function_arn}")
                     return
                 assert self.headers.get("X-Amz-Invocation-Type") == "Event", "hand-ons are asynchronous"
                 with service._lock:

@@ -11,6 +11,7 @@ import trustme
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
+from tests import iam_emulator
 from tests.ses_emulator import REGION, SesEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,7 @@ def trusted_ca(directory: Path) -> trustme.CA:
 def start_ses() -> SesEmulator:
     """SES on loopback; the function finds it through AWS_ENDPOINT_URL_SES / _SESV2."""
     server = SesEmulator()
+    iam_emulator.teach_moto()
     server.start()
     os.environ["AWS_ENDPOINT_URL_SES"] = server.endpoint
     os.environ["AWS_ENDPOINT_URL_SESV2"] = server.endpoint

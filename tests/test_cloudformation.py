@@ -1,0 +1,155 @@
+"""The bundled provider under CloudFormation's own order (tests/cloudformation.py), with IAM enforced as a real
+account enforces it (tests/iam_emulator.py): every policy the template gives the role, and nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from aws_cdk.aws_ses import HttpsPolicy
+
+from tests import iam_emulator
+from tests.cfn import ResponseEndpoint
+from tests.cloudformation import Stack
+from tests.iam_emulator import Account
+from tests.ses_emulator import SesEmulator, TokenBucket
+from tests.synthesized import Synthesized, synthesize
+
+pytestmark = pytest.mark.slow
+
+OURS = {"CustomRedirectDomain": "click.example.com"}
+
+
+@pytest.fixture(scope="session")
+def account(ses_server: SesEmulator) -> Account:
+    return Account(ses_server.endpoint)
+
+
+@pytest.fixture
+def stack(ses: SesEmulator, endpoint: ResponseEndpoint, account: Account, tmp_path: Path) -> Iterator[Stack]:
+    made = Stack("TrackingStack", account=account, ses=ses, endpoint=endpoint, work=tmp_path)
+    with iam_emulator.enforced():
+        yield made
+    made.close()
+
+
+@pytest.fixture
+def template(tmp_path: Path) -> Callable[..., Synthesized]:
+    versions = iter(range(100))
+
+    def make(**kwargs: object) -> Synthesized:
+        return synthesize(tmp_path / f"cdk.out.{next(versions)}", **kwargs)  # type: ignore[arg-type]
+
+    return make
+
+
+def statuses(stack: Stack) -> list[str]:
+    return [answer.status for answer in stack.custom_answers()]
+
+
+def test_removing_a_tracking_options_removes_its_sets_options_in_the_cleanup_phase(
+    stack: Stack, ses: SesEmulator, template: Callable[..., Synthesized]
+) -> None:
+    # GIVEN a stack of two TrackingOptions, one of them on set marketing1
+    ses.backend.create_configuration_set("marketing1")
+    two = template(count=2)
+    assert stack.deploy(two.template, two.assembly_dir) == "CREATE_COMPLETE"
+    assert ses.tracking("marketing1") == OURS
+    # WHEN the second is removed from the app and the stack updated
+    one = template(count=1)
+    assert stack.deploy(one.template, one.assembly_dir) == "UPDATE_COMPLETE"
+    # THEN the cleanup phase's Delete, under the new template's policies, removed its options
+    assert statuses(stack) == ["SUCCESS"] * 3
+    assert ses.tracking("marketing1") == {}
+    assert ses.tracking("marketing") == OURS
+    assert stack.delete() == "DELETE_COMPLETE"
+    assert ses.tracking("marketing") == {}
+
+
+THEIRS = {"CustomRedirectDomain": "theirs.example.com", "HttpsPolicy": "REQUIRE"}
+
+
+def test_moving_an_adopted_tracking_options_gives_the_old_set_back_its_options_in_the_cleanup_phase(
+    stack: Stack, ses: SesEmulator, template: Callable[..., Synthesized]
+) -> None:
+    # GIVEN options set by hand on marketing, adopted by the stack
+    ses.backend.config_sets["marketing"].tracking_options = dict(THEIRS)
+    adopted = template(adopt_existing=True)
+    assert stack.deploy(adopted.template, adopted.assembly_dir) == "CREATE_COMPLETE"
+    # WHEN the construct moves to another set (a new physical id, the old one deleted in the cleanup phase)
+    moved = template(adopt_existing=True, set_name="transactional")
+    assert stack.deploy(moved.template, moved.assembly_dir) == "UPDATE_COMPLETE"
+    # THEN marketing has its own options back, and the new set ours
+    assert statuses(stack) == ["SUCCESS"] * 3
+    assert ses.tracking("marketing") == THEIRS
+    assert ses.tracking("transactional") == OURS
+
+
+def test_a_stacks_deletion_keeps_what_the_function_needs_until_the_last_delete_has_answered(
+    ses: SesEmulator, endpoint: ResponseEndpoint, account: Account, tmp_path: Path, template: Callable[..., Synthesized]
+) -> None:
+    # GIVEN a stack of 15, SES at 2 calls a second, and invocations so short that waits are handed on
+    stack = Stack(
+        "TrackingStack",
+        account=account,
+        ses=ses,
+        endpoint=endpoint,
+        work=tmp_path,
+        function_env={"SES_CALL_INTERVAL": "0.55"},
+        function_timeout=48,
+    )
+    for index in range(1, 15):
+        ses.backend.create_configuration_set(f"marketing{index}")
+    fifteen = template(count=15)
+    ses.middleware.bucket = TokenBucket(rate=2.0)
+    try:
+        with iam_emulator.enforced():
+            assert stack.deploy(fifteen.template, fifteen.assembly_dir) == "CREATE_COMPLETE"
+            # WHEN the stack is deleted: CloudFormation deletes whatever nothing left depends on at once
+            assert stack.delete() == "DELETE_COMPLETE"
+    finally:
+        ses.middleware.bucket = None
+        stack.close()
+    # THEN every Delete, handed on or not, answered SUCCESS, and no set keeps options
+    deletes = stack.custom_answers("Delete")
+    assert [answer.status for answer in deletes] == ["SUCCESS"] * 15, [a.reason for a in deletes]
+    assert stack.handed_on > 0
+    assert all(not ses.tracking(name) for name in ["marketing", *(f"marketing{n}" for n in range(1, 15))])
+
+
+def test_a_grant_still_propagating_is_waited_for(
+    ses: SesEmulator, endpoint: ResponseEndpoint, account: Account, tmp_path: Path, template: Callable[..., Synthesized]
+) -> None:
+    # GIVEN IAM that applies each policy change 3 s after CloudFormation counts it complete
+    stack = Stack("TrackingStack", account=account, ses=ses, endpoint=endpoint, work=tmp_path, iam_delay=3.0)
+    one = template(https_policy=HttpsPolicy.REQUIRE)
+    try:
+        with iam_emulator.enforced():
+            # WHEN the stack is created: the custom resource's Create comes right after its role's policy
+            status = stack.deploy(one.template, one.assembly_dir)
+    finally:
+        stack.close()
+    # THEN its first calls were denied, tried again, and it succeeded
+    assert status == "CREATE_COMPLETE", stack.custom_answers()
+    assert ses.tracking("marketing") == {**OURS, "HttpsPolicy": "REQUIRE"}
+    logs = "".join(path.read_text() for path in tmp_path.glob("*.log"))
+    assert "was denied; trying again" in logs
+
+
+def test_fails_clearly_when_a_permission_is_really_missing(
+    stack: Stack, ses: SesEmulator, template: Callable[..., Synthesized]
+) -> None:
+    # GIVEN a role whose policy lacks the SES v2 grant (as an edited role or an SCP would leave it)
+    one = template(https_policy=HttpsPolicy.REQUIRE)
+    for resource in one.template["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy":
+            statements = resource["Properties"]["PolicyDocument"]["Statement"]
+            statements[:] = [s for s in statements if "ses:PutConfigurationSetTrackingOptions" not in s["Action"]]
+    # WHEN the stack is created
+    assert stack.deploy(one.template, one.assembly_dir) == "ROLLBACK_COMPLETE"
+    # THEN the Create failed, saying which action was denied, and the rollback left the set as it was
+    created = stack.custom_answers("Create")
+    assert [answer.status for answer in created] == ["FAILED"]
+    assert created[0].reason.startswith("SES denied PutConfigurationSetTrackingOptions on 'marketing'")
+    assert ses.tracking("marketing") == {}
