@@ -12,8 +12,9 @@ What moto does and AWS does not, each corrected here:
   - DynamoDB item actions: `table*`, `arn:${Partition}:dynamodb:${Region}:${Account}:table/${TableName}`;
     TransactWriteItems has no action of its own: each item is authorized as PutItem, UpdateItem, DeleteItem or
     ConditionCheckItem on its table ("Using IAM with DynamoDB transactions");
-  - Lambda Invoke is `lambda:InvokeFunction` on the function's ARN (moto names it `lambda:Invoke`); the
-    harness serves Invoke itself and calls `authorize()`.
+  - SQS actions: `queue*`, the queue's ARN, as moto already gives it; a batch action is authorized as its single
+    action (SendMessageBatch as sqs:SendMessage, ...: "Amazon SQS API permissions: Actions and resource
+    reference"), where moto asks for an action IAM does not have.
 - It computes the signature of a request with an empty body over its query parameters (its request headers,
   for REST calls), so every SES v2 GET fails with SignatureDoesNotMatch: the empty body is signed as sent.
 - It answers a denial in its own XML for every protocol; here DynamoDB answers `AccessDeniedException` (HTTP 400,
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,6 +49,11 @@ from tests.ses_emulator import REGION
 ACCOUNT = DEFAULT_ACCOUNT_ID
 PARTITION = "aws"
 _SET_PATH = re.compile(r"/v2/email/configuration-sets/(?P<name>[^/?]+)")
+_SQS_BATCH_ACTIONS = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
 _TRANSACT_ACTIONS = {
     "Put": "PutItem",
     "Update": "UpdateItem",
@@ -103,6 +110,9 @@ def _authorize(self: Any, resource: str = "*") -> None:
                 ((kind, operation),) = item.items()
                 _checked(self, _TRANSACT_ACTIONS[kind], _table_arn(operation.get("TableName")))
             return
+        if self.service_name == "sqs" and self._get_action() in _SQS_BATCH_ACTIONS and _enforced():
+            _checked(self, _SQS_BATCH_ACTIONS[self._get_action()], resource)
+            return
         _moto_authorize(self, resource)
     except AccessDeniedError as denied:
         message = f"{denied.message} on resource: {resource}"
@@ -151,27 +161,6 @@ def enforced() -> Iterator[None]:
         settings.INITIAL_NO_AUTH_ACTION_COUNT = previous
 
 
-def authorize(method: str, path: str, body: bytes, headers: Any, action: str, resource: str) -> str | None:
-    """For a service the harness serves itself: None when allowed (or not enforced), else the denial's message."""
-    if not _enforced():
-        return None
-    try:
-        request = IAMRequest(
-            account_id=ACCOUNT,
-            method=method,
-            path=path,
-            data={},
-            body=body,
-            headers=dict(headers.items()),
-            action=action,
-        )
-        request.check_signature()
-        request.check_action_permitted(resource)
-    except HTTPException as error:
-        return str(error.description)
-    return None
-
-
 class Account:
     """Administrator credentials for the harness itself (once IAM is enforced, moto accepts only its own keys),
     and roles that the functions assume, as Lambda assumes an execution role."""
@@ -179,15 +168,17 @@ class Account:
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
         iam = boto3.client("iam", endpoint_url=endpoint, region_name=REGION)
-        iam.create_user(UserName="harness")
+        # One user per Account: IAM's state outlives a test on the shared server.
+        user = f"harness-{uuid.uuid4().hex[:8]}"
+        iam.create_user(UserName=user)
         iam.put_user_policy(
-            UserName="harness",
+            UserName=user,
             PolicyName="everything",
             PolicyDocument=json.dumps(
                 {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
             ),
         )
-        key = iam.create_access_key(UserName="harness")["AccessKey"]
+        key = iam.create_access_key(UserName=user)["AccessKey"]
         self.admin = boto3.Session(
             aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], region_name=REGION
         )

@@ -4,9 +4,11 @@ managed runtime has. The function's code is the bundled asset from cdk.out, exac
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import queue
+import random
 import subprocess
 import sys
 import threading
@@ -17,8 +19,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
-
-from tests.iam_emulator import authorize
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_VENV = ROOT / ".venv-lambda"
@@ -32,13 +32,16 @@ def lambda_python() -> Path:
     python = LAMBDA_VENV / "bin" / "python"
     marker = LAMBDA_VENV / ".installed"
     wanted = "\n".join(LAMBDA_PACKAGES)
-    if not (marker.is_file() and marker.read_text() == wanted and python.exists()):
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(LAMBDA_VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *LAMBDA_PACKAGES],
-            check=True,
-        )
-        marker.write_text(wanted)
+    # The test workers (pytest-xdist) may each come here first: one makes it, the others wait for it.
+    with (ROOT / ".venv-lambda.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (marker.is_file() and marker.read_text() == wanted and python.exists()):
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(LAMBDA_VENV)], check=True)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *LAMBDA_PACKAGES],
+                check=True,
+            )
+            marker.write_text(wanted)
     return python
 
 
@@ -247,35 +250,108 @@ _PASSED_THROUGH = (
     "AWS_ENDPOINT_URL_SES",
     "AWS_ENDPOINT_URL_SESV2",
     "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_SQS",
+    # The provider's table and queue, made by the harness (tests/loopback.py) under these names.
+    "TABLE_NAME",
+    "QUEUE_URL",
     "SSL_CERT_FILE",
 )
 
 
-# How long an invocation waits for an idle environment before a new one starts.
-REUSE_WAIT = 1.0
+@dataclass(frozen=True)
+class LambdaTimes:
+    """Lambda's documented delays ("Asynchronous invocation" and its error handling), scaled by `scale` so that a
+    test can run them faster (1.0: as documented)."""
+
+    scale: float = 1.0
+
+    def throttled(self, attempt: int) -> float:
+        """Before the next try of an event throttled `attempt` times: "The retry interval increases
+        exponentially from 1 second after the first attempt to a maximum of 5 minutes". The jitter is not
+        documented: AWS's own guidance for retries (the Builders' Library, "Timeouts, retries, and backoff
+        with jitter") spreads them, and so does this, between half and all of the interval."""
+        interval = min(2.0 ** (attempt - 1), 300.0)
+        return self.scale * random.uniform(interval / 2, interval)
+
+    def failed(self, attempt: int) -> float:
+        """Before the next try of an event whose invocation failed `attempt` times: "a one-minute wait between
+        the first two attempts, and two minutes between the second and third"."""
+        return self.scale * (60.0 if attempt == 1 else 120.0)
+
+
+class Concurrency:
+    """The account's concurrent executions in the region, shared by every function in it ("Lambda quotas":
+    1,000 by default; new accounts start lower, 10 in public reports). Measures what a wave takes: the peak,
+    and execution seconds in all."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self.active = 0
+        self.peak = 0
+        self.seconds = 0.0
+        self.invocations = 0
+        self.throttles = 0
+
+    def acquire(self) -> bool:
+        with self._lock:
+            if self.active >= self.limit:
+                self.throttles += 1
+                return False
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            return True
+
+    def release(self, seconds: float) -> None:
+        with self._lock:
+            self.active -= 1
+            self.seconds += seconds
+            self.invocations += 1
+
+    def reset_measures(self) -> None:
+        with self._lock:
+            self.peak, self.seconds, self.invocations, self.throttles = self.active, 0.0, 0, 0
+
+
+class ThrottledError(Exception):
+    """A synchronous invocation refused at the account's concurrency (HTTP 429)."""
+
+
+class InvocationFailedError(Exception):
+    """A synchronous invocation whose function returned an error, crashed or timed out."""
 
 
 class LambdaService:
-    """The Lambda service for one function: asynchronous invocations (CloudFormation's events, and the
-    function's hand-ons through the Invoke API on loopback, authorized as `lambda:InvokeFunction` on the
-    function's ARN when IAM is enforced: tests/iam_emulator.py), each run by an idle execution environment
-    or, when none is idle, by a new one, as Lambda scales out."""
+    """The Lambda service for one function: asynchronous invocations (CloudFormation's events) with Lambda's
+    retries, and synchronous ones (the event source mapping's batches), each run by an idle execution
+    environment or, when none is idle, by a new one, as Lambda scales out, within the account's concurrency.
 
-    def __init__(self, start: Callable[[int], FunctionProcess], function_arn: str = DEFAULT_FUNCTION_ARN) -> None:
+    An asynchronous event throttled at the concurrency is tried again (LambdaTimes.throttled) for up to
+    `max_event_age`; one whose invocation fails (an error, a crash, the function's timeout) is tried again after
+    a minute, then two, `retry_attempts` times; then it is dropped, as Lambda drops it without a destination."""
+
+    def __init__(
+        self,
+        start: Callable[[int], FunctionProcess],
+        function_arn: str = DEFAULT_FUNCTION_ARN,
+        *,
+        concurrency: Concurrency | None = None,
+        times: LambdaTimes | None = None,
+        retry_attempts: int = 2,
+        max_event_age: float = 21600.0,
+    ) -> None:
         self._start = start
         self.function_arn = function_arn
+        self.concurrency = concurrency or Concurrency()
+        self.times = times or LambdaTimes()
+        self.retry_attempts = retry_attempts
+        self.max_event_age = max_event_age
         self.deleted = False
         self.closed = False
         self._lock = threading.Lock()
         self._idle: list[FunctionProcess] = []
         self.processes: list[FunctionProcess] = []
-        self.handed_on = 0
-        self._server = _Server(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.dropped: list[dict[str, Any]] = []
 
     def prestart(self, count: int, timeout: float = 600.0) -> None:
         """Start `count` execution environments and wait until each has initialized and asks for work, as
@@ -288,31 +364,68 @@ class LambdaService:
         with self._lock:
             self._idle.extend(started)
 
-    def dispatch(self, event: dict[str, Any], reuse_wait: float = 0.0) -> None:
-        """Run the event asynchronously, as an Event invocation, in an environment idle within reuse_wait."""
-        threading.Thread(target=self._run, args=(event, reuse_wait), daemon=True).start()
+    def invoke_async(self, event: dict[str, Any]) -> None:
+        """An Event invocation, as CloudFormation makes one: queued, tried, retried, at least once."""
+        threading.Thread(target=self._deliver, args=(event,), daemon=True).start()
 
-    def _run(self, event: dict[str, Any], reuse_wait: float) -> None:
-        deadline = time.monotonic() + reuse_wait
-        while True:
-            with self._lock:
-                if self._idle:
-                    process = self._idle.pop()
-                    break
-                if time.monotonic() >= deadline:
-                    process = self._start(len(self.processes))
-                    self.processes.append(process)
-                    break
-            time.sleep(0.02)
+    def _deliver(self, event: dict[str, Any]) -> None:
+        received, throttled, failed = time.monotonic(), 0, 0
+        while not self.closed and not self.deleted:
+            if time.monotonic() - received > self.max_event_age * self.times.scale:
+                break
+            if not self.concurrency.acquire():
+                throttled += 1
+                time.sleep(self.times.throttled(throttled))
+                continue
+            if self._execute(event).error is None:
+                return
+            failed += 1
+            if failed > self.retry_attempts:
+                break
+            time.sleep(self.times.failed(failed))
+        with self._lock:
+            self.dropped.append(event)
+
+    def invoke_sync(self, event: dict[str, Any]) -> Any:
+        """A RequestResponse invocation: the function's result, or ThrottledError / InvocationFailedError."""
+        if self.closed or self.deleted:
+            raise InvocationFailedError("the function does not exist")
+        if not self.concurrency.acquire():
+            raise ThrottledError
+        invocation = self._execute(event)
+        if invocation.error is not None:
+            raise InvocationFailedError(invocation.error)
+        return invocation.result
+
+    def _execute(self, event: dict[str, Any]) -> Invocation:
+        """Run one invocation, whose concurrency is acquired; released when it ends."""
+        started = time.monotonic()
+        with self._lock:
+            process = self._idle.pop() if self._idle else None
+            if process is None:
+                process = self._start(len(self.processes))
+                self.processes.append(process)
         try:
-            process.invoke(event)
-        except FunctionCrashedError:
-            if not self.closed:
-                raise
+            invocation = process.invoke(event)
+        except FunctionCrashedError as crashed:
+            invocation = Invocation(event, 0)
+            invocation.error = {"errorType": "Runtime.ExitError", "errorMessage": str(crashed)[:300]}
         finally:
-            if process.process.poll() is None and not process.killed_at_deadline:
-                with self._lock:
-                    self._idle.append(process)
+            self.concurrency.release(time.monotonic() - started)
+        if process.killed_at_deadline:
+            invocation.error = {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out"}
+        elif process.process.poll() is None:
+            with self._lock:
+                self._idle.append(process)
+        return invocation
+
+    def kill_running(self) -> int:
+        """Kill every environment busy with an invocation, as a crash would: how many."""
+        with self._lock:
+            busy = [p for p in self.processes if p not in self._idle and p.process.poll() is None]
+        for process in busy:
+            process.process.kill()
+        return len(busy)
 
     def replace_code(self, start: Callable[[int], FunctionProcess]) -> None:
         """An update of the function: invocations from now on run in environments of the new version."""
@@ -323,48 +436,5 @@ class LambdaService:
 
     def close(self) -> None:
         self.closed = True
-        self._server.shutdown()
-        self._server.server_close()
         for process in self.processes:
             process.stop()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-            def _refuse(self, status: int, code: str, message: str) -> None:
-                body = json.dumps({"Type": "User", "Message": message}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("x-amzn-ErrorType", code)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if not (self.path.startswith("/2015-03-31/functions/") and self.path.endswith("/invocations")):
-                    self._refuse(404, "ResourceNotFoundException", "no such operation")
-                    return
-                denied = authorize("POST", self.path, body, self.headers, "InvokeFunction", service.function_arn)
-                if denied is not None:
-                    self._refuse(403, "AccessDeniedException", denied)
-                    return
-                if service.deleted:
-                    self._refuse(404, "ResourceNotFoundException", f"Function not found: {service.function_arn}")
-                    return
-                assert self.headers.get("X-Amz-Invocation-Type") == "Event", "hand-ons are asynchronous"
-                with service._lock:
-                    service.handed_on += 1
-                # As Lambda reuses an environment that frees up: the hand-on's invoker is idle a moment later.
-                service.dispatch(json.loads(body), REUSE_WAIT)
-                self.send_response(202)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        return Handler

@@ -1,5 +1,10 @@
 """SES on loopback: moto's server, taught the tracking-options operations moto 5.2.5 lacks, behind a
-middleware that can throttle and inject faults the way the real service and network produce them.
+middleware that can throttle and inject faults the way the real service and network produce them. The same
+server is the provider's DynamoDB and SQS, and faults can be injected into their calls too.
+
+SQS: moto forgets a FIFO message's deduplication id once the message is deleted; SQS keeps it for the
+5-minute deduplication interval whatever becomes of the message ("Using the message deduplication ID"), and
+that is taught here too.
 
 The added operations follow the SES API reference:
 - v1 CreateConfigurationSetTrackingOptions: ConfigurationSetDoesNotExist, TrackingOptionsAlreadyExists,
@@ -37,6 +42,7 @@ from moto.ses.models import ConfigurationSet, SESBackend, ses_backends
 from moto.ses.responses import EmailResponse
 from moto.sesv2 import urls as sesv2_urls
 from moto.sesv2.responses import SESV2Response
+from moto.sqs.models import Message, Queue
 from werkzeug.serving import make_server
 
 REGION = "us-east-1"
@@ -173,7 +179,23 @@ def get_configuration_set(self: SESV2Response) -> str:
     return json.dumps(body)
 
 
+_DEDUPLICATION_INTERVAL = 300.0
+_moto_add_message = Queue.add_message
+
+
+def add_message(self: Queue, message: Message) -> None:
+    seen: dict[str, float] = self.__dict__.setdefault("_deduplication_ids", {})
+    now = time.time()
+    if self.fifo_queue and message.deduplication_id:
+        sent = seen.get(message.deduplication_id)
+        if sent is not None and now - sent < _DEDUPLICATION_INTERVAL:
+            return
+        seen[message.deduplication_id] = now
+    _moto_add_message(self, message)
+
+
 def _teach_moto() -> None:
+    Queue.add_message = add_message  # type: ignore[method-assign]
     v1: dict[str, Callable[..., Any]] = {
         "create_configuration_set_tracking_options": create_configuration_set_tracking_options,
         "update_configuration_set_tracking_options": update_configuration_set_tracking_options,
@@ -193,7 +215,9 @@ def _teach_moto() -> None:
 
 # --- Faults and rate limits -------------------------------------------------------------------------
 
-FaultKind = str  # "500", "throttle", "deny", "reset", "slow", "lost"
+# "500", "throttle", "deny", "reset", "slow"; "lost": applied, then the connection dies before the answer;
+# "crash": applied, then `then` runs (the harness kills the function that made the call) before any answer.
+FaultKind = str
 
 
 @dataclass
@@ -202,6 +226,9 @@ class _Fault:
     operation: str | None
     remaining: int
     delay: float = 0.0
+    # Only calls whose body holds this (or each of these).
+    matching: bytes | tuple[bytes, ...] = b""
+    then: Callable[[], None] | None = None
 
 
 @dataclass
@@ -230,9 +257,20 @@ class CallRecord:
     operation: str
     outcome: str  # "passed", "throttled", or the fault kind
     at: float = field(default_factory=time.monotonic)
+    # The service the request was signed for: "ses" (v1 and v2), "dynamodb", "sqs", ...
+    service: str = "ses"
+
+
+def _service(environ: dict[str, Any]) -> str:
+    found = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", str(environ.get("HTTP_AUTHORIZATION", "")))
+    return found.group(1) if found else "unsigned"
 
 
 def _operation(environ: dict[str, Any], body: bytes) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        # DynamoDB (DynamoDB_20120810.UpdateItem) and SQS (AmazonSQS.SendMessage)
+        return str(target).rsplit(".", 1)[-1]
     path = environ.get("PATH_INFO", "")
     if path.startswith("/v2/"):
         if path.endswith("/tracking-options") and environ.get("REQUEST_METHOD") == "PUT":
@@ -282,14 +320,24 @@ class FaultyMiddleware:
         with self._lock:
             self._faults.clear()
 
-    def inject(self, kind: FaultKind, *, operation: str | None = None, times: int = 1, delay: float = 0.0) -> None:
+    def inject(
+        self,
+        kind: FaultKind,
+        *,
+        operation: str | None = None,
+        times: int = 1,
+        delay: float = 0.0,
+        matching: bytes | tuple[bytes, ...] = b"",
+        then: Callable[[], None] | None = None,
+    ) -> None:
         with self._lock:
-            self._faults.append(_Fault(kind, operation, times, delay))
+            self._faults.append(_Fault(kind, operation, times, delay, matching, then))
 
-    def _take_fault(self, operation: str) -> _Fault | None:
+    def _take_fault(self, operation: str, body: bytes) -> _Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.remaining > 0 and fault.operation in (None, operation):
+                parts = fault.matching if isinstance(fault.matching, tuple) else (fault.matching,)
+                if fault.remaining > 0 and fault.operation in (None, operation) and all(p in body for p in parts):
                     fault.remaining -= 1
                     return fault
         return None
@@ -299,20 +347,22 @@ class FaultyMiddleware:
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         operation = _operation(environ, body)
-        fault = self._take_fault(operation)
+        fault = self._take_fault(operation, body)
         if fault is None and self.bucket is not None and operation in TRACKING_OPERATIONS and not self.bucket.take():
             fault = _Fault("throttle", operation, 0)
-        self.calls.append(CallRecord(operation, fault.kind if fault else "passed"))
+        self.calls.append(CallRecord(operation, fault.kind if fault else "passed", service=_service(environ)))
         if fault is None:
             return self.app(environ, start_response)
         if fault.kind == "slow":
             time.sleep(fault.delay)
             return self.app(environ, start_response)
-        if fault.kind == "lost":
-            # SES applies the call, and the connection dies before its answer reaches the caller.
+        if fault.kind in ("lost", "crash"):
+            # The service applies the call, and the connection dies before its answer reaches the caller.
             for _ in self.app(environ, lambda *_args: None):
                 pass
-        if fault.kind in ("reset", "lost"):
+            if fault.then is not None:
+                fault.then()
+        if fault.kind in ("reset", "lost", "crash"):
             connection: socket.socket = environ["werkzeug.socket"]
             # The connection dies before any answer, as a dropped connection looks to the client.
             connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -357,6 +407,11 @@ class SesEmulator(ThreadedMotoServer):
         backend.config_sets.clear()
         backend.email_identities.clear()
         self.middleware.reset()
+
+    @property
+    def ses_calls(self) -> list[CallRecord]:
+        """The calls made to SES, v1 and v2 (not to the provider's table or queue)."""
+        return [call for call in self.middleware.calls if call.service == "ses"]
 
     def tracking(self, name: str) -> dict[str, str] | None:
         """The tracking options SES holds for a set (None: the set does not exist)."""
