@@ -1,40 +1,50 @@
-"""Scale beyond what runs as processes here: the provider's own code (TrackingOptionsProvider, SesTracking,
-Pacer, the hand-on decision) driven against SES allowing one call a second, on a simulated clock.
+"""Scale beyond what runs as processes here: the provider's own code (entry.py and worker.py, with Lifecycle,
+SesTracking and Turns under them) driven against SES allowing one call a second, on a simulated clock.
 
-Each invocation is a thread whose sleeps advance a virtual clock: when every thread is asleep, the clock
-jumps to the earliest wake-up. SES is a token bucket (one call a second, burst one) behind fake boto3
-clients that answer as SES does; each provider's schedule is an in-memory store with the semantics of
-its DynamoDB item. Only I/O is replaced: every decision is the provider's.
+Each invocation is a thread whose sleeps advance a virtual clock: when every thread is asleep, the clock jumps
+to the earliest wake-up. SES is a token bucket (one call a second, burst one) behind fake boto3 clients that
+answer as SES does. Each provider's table is an in-memory store with DynamoStore's semantics, its queue a FIFO
+queue of one message group with SQS's visibility timeouts and deduplication, drained by an event source mapping
+(batches of 10, one in flight for the group, retried while throttled); Lambda runs CloudFormation's events
+asynchronously within the account's concurrency, retrying throttled ones as it documents. Only I/O is
+replaced: every decision is the provider's.
 """
 
 from __future__ import annotations
 
-import functools
 import heapq
 import itertools
+import json
 import threading
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cdk_ses_tracking_options.lambda_handler.errors import ProviderError
-from cdk_ses_tracking_options.lambda_handler.handoff import Carried
-from cdk_ses_tracking_options.lambda_handler.pacing import INTERVAL, HandOffNeeded, Pacer
-from cdk_ses_tracking_options.lambda_handler.properties import TrackingProps
-from cdk_ses_tracking_options.lambda_handler.provider import TrackingOptionsProvider
-from cdk_ses_tracking_options.lambda_handler.ses import ATTEMPT_BUDGET, DeadlineExceededError, SesTracking
+from cdk_ses_tracking_options.lambda_handler import entry, worker
+from cdk_ses_tracking_options.lambda_handler.budget import FUNCTION_TIMEOUT, INTERVAL, QUEUE_VISIBILITY, SERVICE_TIMEOUT
+from cdk_ses_tracking_options.lambda_handler.entry import Invocation
+from cdk_ses_tracking_options.lambda_handler.environment import Environment
+from cdk_ses_tracking_options.lambda_handler.operation import Operation
+from cdk_ses_tracking_options.lambda_handler.pacing import LaneState
+from cdk_ses_tracking_options.lambda_handler.ses import SesClients
+from cdk_ses_tracking_options.lambda_handler.store import Answer, Claim, Found
+from tests.lambda_runtime import LambdaTimes
 
 # A real epoch, as the function's clock has: the schedule stores absolute times.
 EPOCH = 1_796_000_000.0
-FUNCTION_TIMEOUT = 120.0
-SERVICE_TIMEOUT = 3600.0
-# Virtual seconds an SES call, a schedule read or write, and a hand-on (a fresh invocation) take.
+# Virtual seconds an SES call and a table or queue request take; a warm invocation's own overhead and a cold
+# start (an execution environment initializing); the event source mapping's polling of an idle queue.
 CALL_LATENCY = 0.03
 STORE_LATENCY = 0.01
-HANDOFF_LATENCY = 0.5
+INVOCATION_OVERHEAD = 0.02
+COLD_START = 1.0
+POLL_INTERVAL = 0.2
 
 
 class VirtualClock:
@@ -100,42 +110,6 @@ class VirtualClock:
             self._cond.wait_for(lambda: self._running == 0 and not self._sleepers)
 
 
-class MemorySchedule:
-    """The DynamoDB item's semantics (schedule.py), in memory: atomic book, read and push."""
-
-    def __init__(self, clock: VirtualClock) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._tat: float | None = None
-        self._shift = 0.0
-        self.operations = 0
-
-    def book(self, now: float, length: float) -> tuple[float, float]:
-        self._clock.sleep(STORE_LATENCY)
-        with self._lock:
-            self.operations += 1
-            start = self._tat if self._tat is not None and self._tat >= now else now
-            self._tat = start + length
-            return start, self._shift
-
-    def shift(self) -> float:
-        self._clock.sleep(STORE_LATENCY)
-        with self._lock:
-            self.operations += 1
-            return self._shift
-
-    def push(self, seconds: float) -> None:
-        self._clock.sleep(STORE_LATENCY)
-        with self._lock:
-            self.operations += 1
-            self._tat = (self._tat or 0.0) + seconds
-            self._shift += seconds
-
-    def claim(self, request_id: str, hop: int, now: float) -> bool:
-        # The simulation delivers each hand-on once.
-        return True
-
-
 def _error(code: str, status: int = 400) -> ClientError:
     response: Any = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
     return ClientError(response, "op")
@@ -166,14 +140,12 @@ class FakeSes:
                 raise _error("TooManyRequestsException" if v2 else "Throttling", 429 if v2 else 400)
             self._tokens -= 1
 
-    def client(self, time_left: Callable[[], float], v2: bool) -> Any:
+    def client(self, v2: bool) -> Any:
         ses = self
 
         class Client:
             def __getattr__(self, operation: str) -> Callable[..., Any]:
                 def call(**kwargs: Any) -> Any:
-                    if time_left() < ATTEMPT_BUDGET:
-                        raise DeadlineExceededError
                     name = kwargs["ConfigurationSetName"]
                     ses._take(name, v2)
                     return getattr(ses, operation)(name, kwargs)
@@ -208,120 +180,366 @@ class FakeSes:
         return {}
 
 
-@dataclass(frozen=True)
-class Request:
-    """One CloudFormation event, reduced to what the provider reads."""
+class MemoryStore:
+    """DynamoStore's semantics (lambda_handler/store.py), in memory: each call atomic, each STORE_LATENCY long."""
 
-    kind: str  # Create, Update or Delete
-    props: TrackingProps
-    old: TrackingProps | None = None
-    physical_id: str = ""
+    def __init__(self, clock: VirtualClock) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._requests: dict[str, dict[str, Any]] = {}
+        self._lane: dict[str, Any] = {}
+        self.operations = 0
+
+    def _io(self) -> None:
+        self._clock.sleep(STORE_LATENCY)
+        self.operations += 1
+
+    def claim(self, operation: Operation, holder: str, lease: float, now: float) -> Claim:
+        self._io()
+        with self._lock:
+            item = self._requests.get(operation.request_id)
+            if item is None:
+                self._requests[operation.request_id] = {
+                    "op": operation,
+                    "holder": holder,
+                    "lease": lease,
+                    "state": "running",
+                }
+                return Claim(Found.OURS, operation)
+            return self._settle(item, holder, lease, now, take_queued=False)
+
+    def take(self, request_id: str, holder: str, lease: float, now: float) -> Claim:
+        self._io()
+        with self._lock:
+            item = self._requests.get(request_id)
+            if item is None:
+                return Claim(Found.MISSING)
+            if item.get("holder") == holder:
+                return Claim(Found.OURS, item["op"])
+            return self._settle(item, holder, lease, now, take_queued=True)
+
+    def _settle(self, item: dict[str, Any], holder: str, lease: float, now: float, *, take_queued: bool) -> Claim:
+        if item["state"] == "answered":
+            return Claim(Found.ANSWERED, item["op"], item["answer"], item.get("delivered", False), item["lease"])
+        if item["state"] == "queued" and not take_queued:
+            return Claim(Found.QUEUED)
+        if item["state"] == "running" and item["lease"] > now:
+            return Claim(Found.BUSY, until=item["lease"])
+        stored: Operation = item["op"]
+        taken = (stored if item["state"] == "queued" else stored.taken_over()).stored()
+        item.update(op=taken, holder=holder, lease=lease, state="running")
+        return Claim(Found.OURS, taken)
+
+    def save(self, operation: Operation, holder: str, *, queued: bool) -> Operation | None:
+        self._io()
+        with self._lock:
+            item = self._requests[operation.request_id]
+            if item.get("holder") != holder or item["op"].version != operation.version:
+                return None
+            stored = operation.stored()
+            item["op"] = stored
+            if queued:
+                item.update(state="queued", holder=None)
+            return stored
+
+    def answer(self, operation: Operation, holder: str, answer: Answer) -> bool:
+        self._io()
+        with self._lock:
+            item = self._requests[operation.request_id]
+            if item.get("holder") != holder:
+                return False
+            item.update(state="answered", answer=answer, op=operation)
+            return True
+
+    def delivered(self, request_id: str) -> None:
+        self._io()
+        with self._lock:
+            self._requests[request_id]["delivered"] = True
+
+    def expire(self, request_id: str, holder: str, now: float) -> None:
+        self._io()
+        with self._lock:
+            item = self._requests[request_id]
+            if item.get("holder") == holder and item["state"] == "running":
+                item["lease"] = now
+
+    def take_lane(self, holder: str, now: float, until: float) -> LaneState | float:
+        self._io()
+        with self._lock:
+            lane = self._lane
+            if lane.get("holder") not in (None, holder) and lane["until"] >= now:
+                return float(lane["until"])
+            lane.update(holder=holder, until=until)
+            return lane.get("state", LaneState())  # type: ignore[no-any-return]
+
+    def release_lane(self, holder: str, state: LaneState, now: float) -> None:
+        self._io()
+        with self._lock:
+            if self._lane.get("holder") == holder:
+                self._lane.update(holder=None, until=now, state=state)
 
 
 @dataclass
-class Outcome:
-    status: str
-    answered_at: float
-    reason: str = ""
-    hops: int = 0
+class _Message:
+    id: str
+    request_id: str
+    visible_at: float
+    receipt: str = ""
+    received: int = 0
+
+
+class MemoryQueue:
+    """SQS's FIFO semantics for one message group: in order, the group held while a message of it is in flight,
+    a message shown again at its visibility timeout, deduplication ids remembered for 5 minutes."""
+
+    def __init__(self, clock: VirtualClock, visibility: float) -> None:
+        self._clock = clock
+        self._visibility = visibility
+        self._lock = threading.Lock()
+        self._messages: list[_Message] = []
+        self._deduplicated: dict[str, float] = {}
+        self._ids = itertools.count()
+        self.requests = 0  # the function's: sends and visibility changes
+
+    def send(self, request_id: str) -> None:
+        self._clock.sleep(STORE_LATENCY)
+        self.requests += 1
+        with self._lock:
+            now = self._clock.now()
+            if now - self._deduplicated.get(request_id, -1e9) < 300:
+                return
+            self._deduplicated[request_id] = now
+            self._messages.append(_Message(f"m{next(self._ids)}", request_id, now))
+
+    def delay(self, receipt_handle: str, seconds: int) -> None:
+        self._clock.sleep(STORE_LATENCY)
+        self.requests += 1
+        with self._lock:
+            for message in self._messages:
+                if message.receipt == receipt_handle:
+                    message.visible_at = self._clock.now() + seconds
+
+    def receive(self, count: int) -> list[_Message]:
+        with self._lock:
+            now = self._clock.now()
+            if any(m.visible_at > now and m.received for m in self._messages):
+                return []  # the group has a message in flight
+            batch = [m for m in self._messages if m.visible_at <= now][:count]
+            for message in batch:
+                message.received += 1
+                message.receipt = f"{message.id}/{message.received}"
+                message.visible_at = now + self._visibility
+            return batch
+
+    def delete(self, messages: list[_Message]) -> None:
+        with self._lock:
+            gone = {m.receipt for m in messages}
+            self._messages = [m for m in self._messages if m.receipt not in gone]
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+
+class Throttled(Exception):  # noqa: N818 - Lambda's 429
+    pass
+
+
+class Lambda:
+    """The account's concurrency, with Lambda's documented retries of throttled asynchronous events."""
+
+    def __init__(self, clock: VirtualClock, quota: int) -> None:
+        self.clock = clock
+        self.quota = quota
+        self._lock = threading.Lock()
+        self.active = 0
+        self.peak = 0
+        self.seconds = 0.0
+        self.invocations = 0
+        self.environments = 0
+        self._warm = 0
+        self._times = LambdaTimes()
+
+    def reset(self) -> None:
+        self.peak, self.seconds, self.invocations = self.active, 0.0, 0
+
+    def run(self, work: Callable[[Callable[[], float]], Any]) -> Any:
+        """One invocation; raises Throttled at the quota."""
+        with self._lock:
+            if self.active >= self.quota:
+                raise Throttled
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            cold = self._warm == 0
+            if cold:
+                self.environments += 1
+            else:
+                self._warm -= 1
+        started = self.clock.now()
+        try:
+            self.clock.sleep(COLD_START if cold else INVOCATION_OVERHEAD)
+            deadline = started + FUNCTION_TIMEOUT
+            return work(lambda: deadline - self.clock.now())
+        finally:
+            with self._lock:
+                self.active -= 1
+                self._warm += 1
+                self.seconds += self.clock.now() - started
+                self.invocations += 1
+
+    def invoke_async(self, work: Callable[[Callable[[], float]], Any]) -> None:
+        def deliver() -> None:
+            attempt = 0
+            while True:
+                try:
+                    self.run(work)
+                except Throttled:
+                    attempt += 1
+                    self.clock.sleep(self._times.throttled(attempt))
+                    continue
+                return
+
+        self.clock.spawn(deliver)
+
+
+class Mapping:
+    """One queue's event source mapping: batches of 10, one in flight (one message group), polled every
+    POLL_INTERVAL, retried while throttled."""
+
+    def __init__(self, clock: VirtualClock, queue: MemoryQueue, lambda_: Lambda, handle: Callable[..., Any]) -> None:
+        self.clock, self.queue, self.lambda_, self.handle = clock, queue, lambda_, handle
+        self.stopped = False
+        self.batches = 0
+
+    def poll(self) -> None:
+        while not self.stopped:
+            batch = self.queue.receive(10)
+            if not batch:
+                self.clock.sleep(POLL_INTERVAL)
+                continue
+            self.batches += 1
+            records = [
+                {"messageId": m.id, "receiptHandle": m.receipt, "body": json.dumps({"requestId": m.request_id})}
+                for m in batch
+            ]
+            result = self._invoke(records)
+            failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+            self.queue.delete([m for m in batch if m.id not in failed])
+
+    def _invoke(self, records: list[dict[str, Any]]) -> Any:
+        pause = 0.1
+        while True:
+            try:
+                return self.lambda_.run(lambda time_left: self.handle(records, time_left))
+            except Throttled:
+                self.clock.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
 
 @dataclass
-class Stack:
-    """One stack's provider: its own schedule, which no other stack's provider sees."""
+class StackSim:
+    """One stack's provider: its table, queue and mapping, seen by no other stack."""
 
-    schedule: MemorySchedule
-    requests: list[Request]
+    env: Environment
+    store: MemoryStore
+    queue: MemoryQueue
+    mapping: Mapping
+    events: list[dict[str, Any]]
 
 
 class Simulation:
-    """Waves of events from one or more stacks, each event in its own invocation."""
+    """Waves of CloudFormation events from one or more stacks, against one SES and one account's concurrency."""
 
-    def __init__(
-        self, ses_rate: float = 1.0, interval: float = INTERVAL, *, paced: bool = True, spread: float = 0.0
-    ) -> None:
-        self.paced = paced
-        self.spread = spread
+    def __init__(self, quota: int, ses_rate: float = 1.0) -> None:
         self.clock = VirtualClock()
         self.ses = FakeSes(self.clock, rate=ses_rate)
-        self.interval = interval
-        self.outcomes: dict[tuple[int, str], Outcome] = {}
+        self.lambda_ = Lambda(self.clock, quota)
+        self.answers: dict[str, tuple[Answer, float]] = {}
+        self.sent: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._holders = itertools.count()
 
-    def invoke(self, stack_index: int, stack: Stack, request: Request, state: Carried) -> None:
-        """One invocation: as index.py runs the provider, handing on or answering."""
-        deadline = self.clock.now() + FUNCTION_TIMEOUT
+    def stack(self) -> StackSim:
+        store = MemoryStore(self.clock)
+        queue = MemoryQueue(self.clock, QUEUE_VISIBILITY)
+        env = Environment(
+            store=store,
+            queue=queue,
+            ses=SesClients(make=lambda service: self.ses.client(service == "sesv2")),
+            interval=INTERVAL,
+            clock=self.clock.now,
+            sleep=self.clock.sleep,
+        )
+        holder: dict[str, StackSim] = {}
 
-        def time_left() -> float:
-            return deadline - self.clock.now()
+        def handle(records: list[dict[str, Any]], time_left: Callable[[], float]) -> Any:
+            return worker.serve(records, self._invocation(time_left), env, self._send)
 
-        # Unpaced, the provider retries throttled calls after random pauses (version 0.1's strategy).
-        store = (lambda: stack.schedule) if self.paced else None
-        pacer = Pacer(store, clock=self.clock.now, sleep=self.clock.sleep, interval=self.interval)
-        ses = SesTracking(time_left, pacer=pacer)
-        ses.__dict__["_v1"] = self.ses.client(time_left, v2=False)
-        ses.__dict__["_v2"] = self.ses.client(time_left, v2=True)
-        ses.resume(state.booking, state.event_deadline({"ServiceTimeout": str(SERVICE_TIMEOUT)}), state.reads)
-        provider = TrackingOptionsProvider(ses)
-        try:
-            if request.kind == "Create":
-                provider.create(request.props)
-            elif request.kind == "Update":
-                provider.update(request.physical_id, request.props, request.old)
-            else:
-                provider.delete(request.physical_id, request.props)
-            outcome = Outcome("SUCCESS", self.clock.now(), hops=state.hops)
-        except HandOffNeeded as wait:
-            handed = Carried(state.first_seen, wait.booking, state.hops + 1, ses.reads)
+        made = StackSim(env, store, queue, Mapping(self.clock, queue, self.lambda_, handle), [])
+        holder["stack"] = made
+        return made
 
-            def successor() -> None:
-                self.clock.sleep(HANDOFF_LATENCY)
-                self.invoke(stack_index, stack, request, handed)
+    def _invocation(self, time_left: Callable[[], float]) -> Invocation:
+        return Invocation(f"holder-{next(self._holders)}", time_left, self._send)
 
-            self.clock.spawn(successor)
-            return
-        except ProviderError as error:
-            outcome = Outcome("FAILED", self.clock.now(), str(error), state.hops)
+    def _send(self, event: MappingType[str, Any], answer: Answer) -> None:
         with self._lock:
-            self.outcomes[(stack_index, request.props.configuration_set_name)] = outcome
+            self.sent[str(event["RequestId"])] = self.sent.get(str(event["RequestId"]), 0) + 1
+            self.answers.setdefault(str(event["RequestId"]), (answer, self.clock.now()))
 
-    def _start(self, delay: float, stack_index: int, stack: Stack, request: Request, state: Carried) -> None:
-        self.clock.sleep(delay)
-        self.invoke(stack_index, stack, request, state)
+    def _deliver(self, stack: StackSim, event: dict[str, Any]) -> None:
+        def work(time_left: Callable[[], float]) -> None:
+            answer = entry.serve(event, self._invocation(time_left), stack.env)
+            if answer is not None:
+                self._send(event, answer)
 
-    def wave(self, stacks: list[Stack]) -> dict[str, float]:
-        """Send every stack's requests at once; the figures of the wave."""
-        self.outcomes.clear()
+        self.lambda_.invoke_async(work)
+
+    def wave(self, stacks: list[StackSim]) -> dict[str, float]:
+        """Send every stack's events at once; the figures of the wave."""
+        self.answers.clear()
+        self.sent.clear()
         self.ses.calls.clear()
         self.ses.throttled.clear()
+        self.lambda_.reset()
+        for stack in stacks:
+            stack.store.operations = stack.queue.requests = 0
         started = self.clock.now()
-        # CloudFormation sends every independent resource's event at once.
         self.clock.hold()
-        total = sum(len(stack.requests) for stack in stacks)
-        for stack_index, stack in enumerate(stacks):
-            for number, request in enumerate(stack.requests):
-                # The n-th of N events starts n/N of the spread late, as cold starts queue for CPU.
-                delay = self.spread * (number * len(stacks) + stack_index) / total
-                self.clock.spawn(
-                    functools.partial(self._start, delay, stack_index, stack, request, Carried(started, None, 0))
-                )
+        for stack in stacks:
+            stack.mapping.stopped = False
+            self.clock.spawn(stack.mapping.poll)
+            for request in stack.events:
+                self._deliver(stack, request)
         self.clock.release()
+        total = sum(len(stack.events) for stack in stacks)
+        ids = {str(e["RequestId"]) for stack in stacks for e in stack.events}
+
+        def done() -> None:
+            while not ids <= set(self.answers):
+                self.clock.sleep(1.0)
+            for stack in stacks:
+                stack.mapping.stopped = True
+
+        self.clock.spawn(done)
         self.clock.wait_idle()
-        total = sum(len(stack.requests) for stack in stacks)
-        succeeded = sum(1 for o in self.outcomes.values() if o.status == "SUCCESS")
+        succeeded = sum(1 for answer, _ in self.answers.values() if answer.status == "SUCCESS")
         calls = sum(self.ses.calls.values())
         passed = calls - sum(self.ses.throttled.values())
-        elapsed = max(o.answered_at for o in self.outcomes.values()) - started
+        elapsed = max(at for _, at in self.answers.values()) - started
         return {
             "resources": total,
             "succeeded": succeeded,
+            "answered_twice": sum(1 for n in self.sent.values() if n > 1),
             "seconds": elapsed,
             "floor": passed / self.ses.rate,
             "over_floor": elapsed / (passed / self.ses.rate),
             "calls_per_resource": calls / total,
-            "max_calls_one_resource": max(self.ses.calls.values()),
-            "max_hops": max(o.hops for o in self.outcomes.values()),
-            "hand_ons": sum(o.hops for o in self.outcomes.values()),
+            "peak_executions": self.lambda_.peak,
+            "execution_seconds_per_resource": self.lambda_.seconds / total,
+            "invocations": self.lambda_.invocations,
+            "batches": sum(stack.mapping.batches for stack in stacks),
+            "dynamodb_per_resource": sum(stack.store.operations for stack in stacks) / total,
+            "sqs_per_resource": sum(stack.queue.requests for stack in stacks) / total,
         }
 
 
@@ -329,42 +547,55 @@ def tenants(stack_index: int, count: int) -> list[str]:
     return [f"tenant{stack_index}-{index:03d}" for index in range(count)]
 
 
-def run(stacks: int, per_stack: int, *, paced: bool = True, spread: float = 0.0) -> dict[str, dict[str, float]]:
-    """Create, update and delete `per_stack` TrackingOptions in each of `stacks` stacks, each wave at once
-    (its invocations starting over `spread` seconds)."""
-    sim = Simulation(paced=paced, spread=spread)
+def _event(request_type: str, stack: int, name: str, domain: str, now: float, old: str | None = None) -> dict[str, Any]:
+    """A CloudFormation event as the provider reads it, its ResponseURL signed `now` (it is never called:
+    answers are recorded)."""
+    signed = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    made: dict[str, Any] = {
+        "RequestType": request_type,
+        "RequestId": str(uuid.uuid4()),
+        "StackId": f"arn:aws:cloudformation:us-east-1:123456789012:stack/Tenants{stack}/{uuid.uuid4()}",
+        "LogicalResourceId": f"Tracking{name.replace('-', '')}",
+        "ResponseURL": f"https://example.com/response?X-Amz-Date={signed}",
+        "ResourceType": "Custom::SesTrackingOptions",
+        "ResourceProperties": {
+            "ServiceTimeout": str(SERVICE_TIMEOUT),
+            "ConfigurationSetName": name,
+            "CustomRedirectDomain": domain,
+        },
+    }
+    if request_type != "Create":
+        made["PhysicalResourceId"] = f"ses-tracking-options/{name}"
+    if old is not None:
+        made["OldResourceProperties"] = {**made["ResourceProperties"], "CustomRedirectDomain": old}
+    return made
+
+
+def run(stacks: int, per_stack: int, *, quota: int = 1000) -> dict[str, dict[str, float]]:
+    """Create, update and delete `per_stack` TrackingOptions in each of `stacks` stacks, each wave at once."""
+    sim = Simulation(quota)
     names = [tenants(s, per_stack) for s in range(stacks)]
     for group in names:
         for name in group:
             sim.ses.sets[name] = {}
-    schedules = [MemorySchedule(sim.clock) for _ in range(stacks)]
-    first = [TrackingProps(name, "click.example.com") for group in names for name in group]
-    second = [TrackingProps(p.configuration_set_name, "links.example.com") for p in first]
-    pid = {p.configuration_set_name: f"ses-tracking-options/{p.configuration_set_name}" for p in first}
-
-    def stacks_of(make: Callable[[TrackingProps, TrackingProps], Request]) -> list[Stack]:
-        return [
-            Stack(
-                schedules[s],
-                [make(a, b) for a, b in zip(first, second, strict=True) if a.configuration_set_name in names[s]],
-            )
-            for s in range(stacks)
-        ]
+    made = [sim.stack() for _ in range(stacks)]
+    first, second = "click.example.com", "links.example.com"
 
     def holds(options: dict[str, str]) -> None:
-        # Paced, SES must hold exactly what was asked; unpaced (the rejected strategy), failures leave it short.
-        assert not paced or all(sim.ses.sets[p.configuration_set_name] == options for p in first)
+        assert all(sim.ses.sets[name] == options for group in names for name in group)
 
     figures = {}
-    figures["create"] = sim.wave(stacks_of(lambda a, _b: Request("Create", a)))
-    holds({"CustomRedirectDomain": "click.example.com"})
-    figures["update"] = sim.wave(
-        stacks_of(lambda a, b: Request("Update", b, old=a, physical_id=pid[a.configuration_set_name]))
-    )
-    holds({"CustomRedirectDomain": "links.example.com"})
-    figures["delete"] = sim.wave(
-        stacks_of(lambda _a, b: Request("Delete", b, physical_id=pid[b.configuration_set_name]))
-    )
+    for index, stack in enumerate(made):
+        stack.events = [_event("Create", index, name, first, sim.clock.now()) for name in names[index]]
+    figures["create"] = sim.wave(made)
+    holds({"CustomRedirectDomain": first})
+    for index, stack in enumerate(made):
+        stack.events = [_event("Update", index, name, second, sim.clock.now(), old=first) for name in names[index]]
+    figures["update"] = sim.wave(made)
+    holds({"CustomRedirectDomain": second})
+    for index, stack in enumerate(made):
+        stack.events = [_event("Delete", index, name, second, sim.clock.now()) for name in names[index]]
+    figures["delete"] = sim.wave(made)
     holds({})
     return figures
 
@@ -372,7 +603,7 @@ def run(stacks: int, per_stack: int, *, paced: bool = True, spread: float = 0.0)
 if __name__ == "__main__":
     import sys
 
-    # python -m bench.simulation [resources per stack [stacks [seconds over which the invocations start]]]
-    per_stack, stacks, spread = (sys.argv[1:] + ["50", "1", "0"][len(sys.argv) - 1 :])[:3]
-    for wave, figure in run(int(stacks), int(per_stack), spread=float(spread)).items():
+    # python -m bench.simulation [resources per stack [stacks [quota]]]
+    per_stack, stacks, quota = (sys.argv[1:] + ["50", "1", "1000"][len(sys.argv) - 1 :])[:3]
+    for wave, figure in run(int(stacks), int(per_stack), quota=int(quota)).items():
         print(wave, {k: round(v, 2) for k, v in figure.items()})

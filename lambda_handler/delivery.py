@@ -11,12 +11,12 @@ from http.client import HTTPSConnection
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["ANSWER_TIMEOUT", "https_target", "put_answer"]
+from .budget import ANSWER_TIMEOUT
+
+__all__ = ["https_target", "put_answer"]
 
 logger = logging.getLogger(__name__)
 
-# Seconds one PUT of the answer may take; crhelper sets no timeout and retries forever.
-ANSWER_TIMEOUT = 5
 _ATTEMPTS = 8
 
 
@@ -35,15 +35,16 @@ def https_target(url: object) -> tuple[str, int | None, str] | None:
     return parts.hostname, port, target
 
 
-def put_answer(response_url: str, body: dict[str, Any], time_left: Callable[[], float]) -> None:
-    """PUT the answer with a timeout, retrying refusals, resets, 429 and 5xx until the deadline nears.
+def put_answer(response_url: str, body: dict[str, Any], time_left: Callable[[], float]) -> bool:
+    """PUT the answer with a timeout, retrying refusals, resets, 429 and 5xx until the deadline nears; whether
+    CloudFormation took it.
 
     crhelper counts any HTTP status as delivered and sets no timeout.
     """
     parts = https_target(response_url)
     if parts is None:
         logger.error("The event has no usable ResponseURL; no answer can be sent")
-        return
+        return False
     host, port, target = parts
     data = json.dumps(body).encode()
     context = ssl.create_default_context()
@@ -61,10 +62,11 @@ def put_answer(response_url: str, body: dict[str, Any], time_left: Callable[[], 
         else:
             if status < 300:
                 logger.info("CloudFormation took the %s answer (HTTP %d)", body.get("Status"), status)
-                return
+                return True
             if status < 500 and status != 429:
+                # Past its expiry the pre-signed URL refuses (403): CloudFormation has stopped waiting.
                 logger.error("CloudFormation refused the answer with HTTP %d", status)
-                return
+                return False
             problem = f"HTTP {status}"
         if time_left() < delay + ANSWER_TIMEOUT + 1:
             break
@@ -72,3 +74,4 @@ def put_answer(response_url: str, body: dict[str, Any], time_left: Callable[[], 
         time.sleep(delay)
         delay = min(delay * 2, 4.0)
     logger.error("Gave up delivering the answer to CloudFormation")
+    return False

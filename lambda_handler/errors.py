@@ -27,4 +27,10 @@ class InvalidPropertyError(ProviderError):
 
 
 class SesOperationError(ProviderError):
-    """SES refused or failed a call; the message says what to do about it."""
+    """SES refused or failed a call; the message says what to do about it, `code` is SES's error code (without
+    the Exception suffix) and `detail` its message, when SES answered."""
+
+    def __init__(self, reason: str, *, code: str | None = None, detail: str = "") -> None:
+        super().__init__(reason)
+        self.code = code
+        self.detail = detail

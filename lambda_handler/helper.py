@@ -6,20 +6,18 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from crhelper import CfnResource, resource_helper
 
 from .delivery import put_answer
 from .redaction import redact_logs
+from .store import Answer
 
-__all__ = ["TIMER_MARGIN", "Helper", "make_helper"]
+__all__ = ["Helper", "make_helper"]
 
 logger = logging.getLogger(__name__)
-
-# The last-resort FAILED answer goes out this long before the function's deadline.
-TIMER_MARGIN = 3
 
 
 class _DeferredClient:
@@ -47,40 +45,70 @@ class _DeferredBoto3:
 
 
 class Helper(CfnResource):
-    """crhelper's CfnResource, answering within the deadline with the right physical id."""
+    """crhelper's CfnResource, sending the answer the provider decided, when it decided one, within the deadline.
+
+    crhelper keeps one request's state in its module-level helper and resets it for each event; so does this
+    subclass, for the one attribute it adds (`_decided`). Everything else an operation carries is passed
+    explicitly (entry.py)."""
 
     # crhelper's own attributes, which its stubs leave out.
     _context: Any
     _event: dict[str, Any]
     _timer: threading.Timer | None
-    # Set when another invocation took the event on, to answer it: this one sends nothing.
-    handed_on = False
+    _response_url: str
+    # What the registered function decided for this request: None when another invocation, or the queue, answers.
+    _decided: Answer | None = None
+    # Called with the request id once CloudFormation has taken an answer.
+    on_delivered: Callable[[str], None] | None = None
+    _time_left: Callable[[], float] | None = None
 
     def time_left(self) -> float:
+        if self._time_left is not None:
+            return self._time_left()
         context = self._context
         return context.get_remaining_time_in_millis() / 1000 if context is not None else math.inf
 
     def _set_timeout(self) -> None:
-        # crhelper fires 0.5 s before the deadline, too late to deliver an answer over HTTPS.
-        self._timer = threading.Timer(max(self.time_left() - TIMER_MARGIN, 0.0), self._timeout)
-        self._timer.daemon = True
-        self._timer.start()
+        # The provider's own last-resort timer knows the operation (entry.py); crhelper's fires 0.5 s before the
+        # deadline, too late to deliver an answer, and would answer with an empty physical id.
+        self._timer = None
 
-    def _timeout(self) -> None:
-        # crhelper would answer with an empty physical id; an Update or Delete must keep the event's own.
-        event = self._event
-        self.PhysicalResourceId = event.get("PhysicalResourceId") or self.generate_physical_id(event)
-        logger.error("The function is about to time out; answering FAILED")
-        self._send("FAILED", "The provider function ran out of time before SES answered; deploy again")
+    def _wrap_function(self, func: Callable[[dict[str, Any], Any], Answer | None] | None) -> None:
+        self._decided, self._time_left = None, None
+        if func is None:
+            return
+        try:
+            self._decided = func(self._event, self._context)
+        except Exception as error:
+            logger.exception("Unexpected failure")
+            event = self._event
+            physical_id = event.get("PhysicalResourceId") or self.generate_physical_id(event)
+            self._decided = Answer(
+                "FAILED", physical_id, f"Unexpected {type(error).__name__} in the provider: {error}"[:255]
+            )
+
+    def _cfn_response(self, event: dict[str, Any]) -> None:
+        if self._decided is None:
+            logger.info("Request %s is answered by the invocation that finishes it", event.get("RequestId"))
+            return
+        self.answer(event, self._decided)
+
+    def answer(self, event: Mapping[str, Any], answer: Answer, time_left: Callable[[], float] | None = None) -> None:
+        """Send an answer the provider decided, for the request of `event`, through crhelper."""
+        self.StackId, self.RequestId = str(event["StackId"]), str(event["RequestId"])
+        self.LogicalResourceId, self._response_url = str(event["LogicalResourceId"]), str(event["ResponseURL"])
+        self.Status, self.Reason = answer.status, answer.reason
+        self.PhysicalResourceId, self.Data = answer.physical_id, dict(answer.data)
+        if time_left is not None:
+            self._time_left = time_left
+        self._send()
 
     def _send(self, status: str | None = None, reason: str = "", send_response: Any = None) -> None:
-        if self.handed_on:
-            logger.info("The event was handed on; its answer comes from the invocation that finishes it")
-            return
         super()._send(status, reason, send_response=self._put_answer)  # type: ignore[misc]
 
     def _put_answer(self, response_url: str, body: dict[str, Any], _ssl_verify: object = None) -> None:
-        put_answer(response_url, body, self.time_left)
+        if put_answer(response_url, body, self.time_left) and self.on_delivered is not None:
+            self.on_delivered(str(body["RequestId"]))
 
 
 def make_helper(*, also_redact: tuple[str, ...] = ()) -> Helper:

@@ -1,121 +1,53 @@
-"""Lambda entry point: routes CloudFormation's events through crhelper to TrackingOptionsProvider."""
+"""Lambda entry point: CloudFormation's events go through crhelper to entry.py, the queue's batches to
+worker.py."""
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import ProviderError
-from .handoff import MAX_HOPS, Carried, carried, hand_on
+from . import entry, worker
+from .environment import from_variables
 from .helper import make_helper
-from .pacing import HandOffNeeded
-from .properties import TrackingProps, parse_properties
-from .provider import TrackingOptionsProvider
-from .ses import SesTracking
+from .store import Answer
 
 __all__ = ["handler"]
 
 logger = logging.getLogger(__name__)
 
-helper = make_helper(also_redact=(__name__,))
+helper = make_helper(also_redact=(__name__, entry.__name__, worker.__name__))
 
 
-@functools.cache
-def _ses() -> SesTracking:
-    return SesTracking(helper.time_left)
-
-
-@functools.cache
-def _provider() -> TrackingOptionsProvider:
-    return TrackingOptionsProvider(_ses())
-
-
-# The pacing state of the event this invocation serves.
-_state = Carried(0.0, None, 0)
-
-
-def _props_or_none(props: object) -> TrackingProps | None:
+def _delivered(request_id: str) -> None:
     try:
-        return parse_properties(props)
-    except ProviderError:
-        return None
-
-
-def _answering(func: Callable[[dict[str, Any], Any], str | None]) -> Callable[[dict[str, Any], Any], str | None]:
-    """Turn any failure into a short reason, keeping the physical id of anything it left in SES."""
-
-    @functools.wraps(func)
-    def run(event: dict[str, Any], context: Any) -> str | None:
-        if _state.hops > MAX_HOPS:
-            raise ProviderError(f"The wait for SES was handed on {_state.hops} times; deploy again")
-        _ses().resume(_state.booking, _state.event_deadline(event.get("ResourceProperties")), _state.reads)
-        try:
-            return func(event, context)
-        except HandOffNeeded as wait:
-            _hand_on(event, context, wait)
-            return str(event.get("PhysicalResourceId", ""))
-        except ProviderError as error:
-            if error.physical_id is not None:
-                helper.PhysicalResourceId = error.physical_id
-            raise
-        except Exception as error:
-            logger.exception("Unexpected failure")
-            raise ProviderError(f"Unexpected {type(error).__name__} in the provider: {error}") from error
-
-    return run
-
-
-def _hand_on(event: dict[str, Any], context: Any, wait: HandOffNeeded) -> None:
-    """Let a fresh invocation wait for the booked slot and answer; this one sends nothing."""
-    try:
-        hand_on(event, _state, wait.booking, wait.wait, str(context.invoked_function_arn), reads=_ses().reads)
-    except Exception as error:
-        logger.exception("Could not hand the event on")
-        reason = f"The wait for SES could not be handed on to another invocation ({type(error).__name__}); deploy again"
-        raise ProviderError(reason) from error
-    helper.handed_on = True
-
-
-def _first_delivery(request_id: str, hop: int) -> bool:
-    """Claim a hand-on in the schedule table; a duplicate must not run the operation a second time."""
-    try:
-        return _ses().pacer.claim(request_id, hop)
+        from_variables().store.delivered(request_id)
     except (BotoCoreError, ClientError):
-        logger.warning("Could not claim hand-on %d in the schedule table; serving it", hop, exc_info=True)
-        return True
+        logger.warning("Could not record that request %s was answered", request_id, exc_info=True)
 
 
-def _answer(props: TrackingProps, physical_resource_id: str) -> str:
-    helper.Data.update(
-        ConfigurationSetName=props.configuration_set_name,
-        CustomRedirectDomain=props.custom_redirect_domain,
-    )
-    return physical_resource_id
+helper.on_delivered = _delivered
+
+
+def _invocation(context: Any) -> entry.Invocation:
+    def time_left() -> float:
+        return float(context.get_remaining_time_in_millis()) / 1000
+
+    def answer(event: Mapping[str, Any], decided: Answer) -> None:
+        helper.answer(event, decided, time_left)
+
+    # A token of this invocation's own: its conditional writes recognise themselves by it.
+    return entry.Invocation(str(uuid.uuid4()), time_left, answer)
 
 
 @helper.create
-@_answering
-def on_create(event: dict[str, Any], _context: Any) -> str:
-    props = parse_properties(event.get("ResourceProperties"))
-    return _answer(props, _provider().create(props))
-
-
 @helper.update
-@_answering
-def on_update(event: dict[str, Any], _context: Any) -> str:
-    props = parse_properties(event.get("ResourceProperties"))
-    old = _props_or_none(event.get("OldResourceProperties"))
-    return _answer(props, _provider().update(str(event.get("PhysicalResourceId", "")), props, old))
-
-
-@helper.delete
-@_answering
-def on_delete(event: dict[str, Any], _context: Any) -> None:
-    _provider().delete(str(event.get("PhysicalResourceId", "")), _props_or_none(event.get("ResourceProperties")))
+@helper.delete  # type: ignore[arg-type]
+def on_event(event: dict[str, Any], context: Any) -> Answer | None:
+    return entry.serve(event, _invocation(context), from_variables())
 
 
 _REQUEST_TYPES = frozenset({"Create", "Update", "Delete"})
@@ -132,21 +64,23 @@ def _is_cloudformation_event(event: object) -> bool:
     )
 
 
-def handler(event: dict[str, Any], context: Any) -> None:
+def _queued_records(event: object) -> list[dict[str, Any]] | None:
+    """The messages of an SQS event source mapping's batch, or None for any other event."""
+    if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
+        return None
+    records = [r for r in event["Records"] if isinstance(r, dict) and r.get("eventSource") == "aws:sqs"]
+    return records if records and len(records) == len(event["Records"]) else None
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
     """The Lambda handler. Never logs the event: its ResponseURL is a credential."""
-    global _state  # noqa: PLW0603 - one event per invocation
+    records = _queued_records(event)
+    if records is not None:
+        invocation = _invocation(context)
+        return worker.serve(records, invocation, from_variables(), invocation.answer)
     if not _is_cloudformation_event(event):
-        logger.error("Not a CloudFormation custom resource event; it has no answer to give: ignored")
-        return
-    _state = carried(event)
-    helper.handed_on = False
-    if _state.hops and not _first_delivery(event["RequestId"], _state.hops):
-        logger.warning(
-            "A second delivery of hand-on %d for request %s: another invocation serves it",
-            _state.hops,
-            event["RequestId"],
-        )
-        return
+        logger.error("Not a CloudFormation custom resource event nor a queued batch; it has no answer: ignored")
+        return None
     logger.info(
         "%s request %s for %s (physical id %s)",
         event["RequestType"],
@@ -155,3 +89,4 @@ def handler(event: dict[str, Any], context: Any) -> None:
         event.get("PhysicalResourceId"),
     )
     helper(event, context)
+    return None

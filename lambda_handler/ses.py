@@ -1,52 +1,40 @@
-"""The thin layer that calls SES: v1 for the tracking options themselves, v2 for the HTTPS policy and reads."""
+"""The thin layer that calls SES for one operation: v1 for the tracking options themselves, v2 for the HTTPS
+policy and reads. Calls the operation has made already are answered from its journal (operation.py); the
+others go to SES in the lane's turns (pacing.py), and their answers are recorded. Expected absences come back
+as values, everything else as SesOperationError."""
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .budget import ATTEMPT_BUDGET, CONNECT_TIMEOUT, MAX_ATTEMPTS, MAX_BACKOFF, READ_TIMEOUT
 from .errors import SesOperationError
 from .grants import is_denied, pause_after_denial
-from .pacing import INTERVAL, UNPACED_PAUSE, BookedTooLateError, Booking, OutOfTimeError, Pacer
-from .schedule import DynamoSchedule
+from .operation import Operation, Recorded
+from .pacing import PauseForSes, Turns
 
 if TYPE_CHECKING:
     from mypy_boto3_ses import SESClient
     from mypy_boto3_sesv2 import SESV2Client
 
-__all__ = ["CLIENT_CONFIG", "Current", "DeadlineExceededError", "SesTracking", "pacer_from_environment"]
+__all__ = ["CLIENT_CONFIG", "Created", "Current", "DeadlineExceededError", "SesClients", "SesTracking"]
 
 logger = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = 3
-READ_TIMEOUT = 10
-# Network faults and 5xx are tried this many times in all, sleeping at most 1 s, then 2 s, as botocore's
-# standard mode would; botocore itself tries once, so that a throttled call is never sent again behind
-# the pacer's back (SES's one call a second is shared by every caller: see pacing.py).
-MAX_ATTEMPTS = 3
-MAX_BACKOFF = 2
 # v1 answers Throttling, v2 TooManyRequestsException; codes are compared without the suffix.
 THROTTLING_CODES = frozenset({"Throttling", "TooManyRequests"})
-
 # What SES answers to options it will not hold: v1 and v2 codes.
-_REJECTED = frozenset({"InvalidTrackingOptions", "BadRequest"})
-# Time kept back, after SES gives up, to send the answer to CloudFormation.
-ANSWER_MARGIN = 8
-# An attempt starts only if it, the backoff after it, and the answer can all still finish in time.
-ATTEMPT_BUDGET = CONNECT_TIMEOUT + READ_TIMEOUT + MAX_BACKOFF + ANSWER_MARGIN
-# Without a schedule, a throttled call is tried again only if the random pause before it (pacing.py)
-# and a second to spare fit before that limit, so that giving up is reported as throttling.
-THROTTLE_RETRY_BUDGET = ATTEMPT_BUDGET + UNPACED_PAUSE + 1
+REJECTED_CODES = frozenset({"InvalidTrackingOptions", "BadRequest"})
 
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 1},
@@ -56,42 +44,21 @@ CLIENT_CONFIG = Config(
 )
 
 
-# The provider's schedule table (pacing.py); without it, calls are not paced.
-SCHEDULE_TABLE_VARIABLE = "SCHEDULE_TABLE"
-# Seconds between booked calls, when set: SES's allowance in calls a second is its inverse.
-INTERVAL_VARIABLE = "SES_CALL_INTERVAL"
-
-
 class DeadlineExceededError(Exception):
     """Raised before an SES attempt that could not finish before the function's timeout."""
 
 
-def pacer_from_environment() -> Pacer:
-    """The pacer on the provider's schedule table, if the function has one."""
-    table = os.environ.get(SCHEDULE_TABLE_VARIABLE)
-    interval = float(os.environ.get(INTERVAL_VARIABLE) or INTERVAL)
-    store = (lambda: DynamoSchedule(table)) if table else None
-    return Pacer(store, clock=time.time, sleep=time.sleep, interval=interval)
+class Created(Enum):
+    """What a Create found."""
 
-
-def _server_fault(error: ClientError) -> bool:
-    """SES's own 5xx: worth trying again, as are network faults and timeouts."""
-    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
-
-
-def _client(service: str, time_left: Callable[[], float]) -> Any:
-    """A client with explicit retries and timeouts that stops trying before the deadline.
-
-    Its endpoint comes from AWS_ENDPOINT_URL_SES / AWS_ENDPOINT_URL_SESV2 when set (botocore reads them).
-    """
-
-    def guard(**_: Any) -> None:
-        if time_left() < ATTEMPT_BUDGET:
-            raise DeadlineExceededError
-
-    client = boto3.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
-    client.meta.events.register(f"before-send.{service}", guard)
-    return client
+    NEW = "new"
+    # The set already has options.
+    EXISTED = "existed"
+    # The set has options, and an attempt before may have made them: its answer was lost (a timeout, a dropped
+    # connection, a 5xx), or the invocation that made it stopped before recording it.
+    EXISTED_AFTER_RETRY = "existed-after-retry"
+    # Read back after EXISTED_AFTER_RETRY: exactly what this operation asked for (lifecycle.py decides).
+    OURS_AFTER_LOST_ANSWER = "ours-after-lost-answer"
 
 
 @dataclass(frozen=True)
@@ -102,22 +69,35 @@ class Current:
     policy: str | None
 
 
+class SesClients:
+    """SES v1 and v2 clients, made on first use (most requests never need v2, and each costs cold start), with
+    explicit retries and timeouts. Their endpoints come from AWS_ENDPOINT_URL_SES / _SESV2 when set."""
+
+    def __init__(self, make: Callable[[str], Any] | None = None) -> None:
+        self._make = make or (lambda service: boto3.client(service, config=CLIENT_CONFIG))  # type: ignore[call-overload]
+        self._made: dict[str, Any] = {}
+
+    def get(self, service: str) -> Any:
+        if service not in self._made:
+            self._made[service] = self._make(service)
+        return self._made[service]
+
+
 def _code(error: ClientError) -> str:
     # The SES API reference names codes without the suffix, botocore's model with it.
     return str(error.response.get("Error", {}).get("Code", "")).removesuffix("Exception")
 
 
+def _server_fault(error: ClientError) -> bool:
+    """SES's own 5xx: worth trying again, as are network faults and timeouts."""
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
+
+
 def _mapped(error: Exception, action: str, name: str, domain: str | None = None) -> SesOperationError:
     """A short reason for the console, the useful part first, naming the set or domain."""
-    if isinstance(error, DeadlineExceededError | OutOfTimeError):
+    if isinstance(error, DeadlineExceededError):
         return SesOperationError(
             f"SES did not complete {action} for '{name}' before the function's timeout; deploy again"
-        )
-    if isinstance(error, BookedTooLateError):
-        return SesOperationError(
-            f"SES's one call a second is booked {error.wait:.0f} s ahead, past this resource's ServiceTimeout: "
-            f"more TrackingOptions than SES can serve in time are deploying in this account and region; "
-            f"deploy '{name}' again once they finish"
         )
     if not isinstance(error, ClientError):
         return SesOperationError(
@@ -127,7 +107,7 @@ def _mapped(error: Exception, action: str, name: str, domain: str | None = None)
     message = str(error.response.get("Error", {}).get("Message", ""))
     if code in {"ConfigurationSetDoesNotExist", "NotFound"}:
         reason = f"Configuration set '{name}' does not exist in this account and region: create it or fix the name"
-    elif code in {"InvalidTrackingOptions", "BadRequest"}:
+    elif code in REJECTED_CODES:
         reason = (
             f"SES rejected CustomRedirectDomain '{domain}': verify it, or a parent domain, "
             "as an SES identity in this region"
@@ -138,178 +118,223 @@ def _mapped(error: Exception, action: str, name: str, domain: str | None = None)
         reason = f"SES throttled {action} on '{name}' until the function had to answer; deploy again later"
     else:
         reason = f"SES {action} failed on '{name}': {code}: {message}"
-    return SesOperationError(reason)
+    return SesOperationError(reason, code=code, detail=message)
+
+
+def _too_late(action: str, name: str, wait: float) -> SesOperationError:
+    return SesOperationError(
+        f"SES's next turn for {action} on '{name}' is {wait:.0f} s away, past this resource's ServiceTimeout: "
+        "more TrackingOptions than SES can serve in time are deploying in this account and region; "
+        "deploy again once they finish"
+    )
+
+
+# How each call's answer is written in the journal, and read back.
+def _flag(response: Any) -> bool:
+    return response is not None
+
+
+def _read(response: Any) -> Any:
+    if response is None:
+        return None
+    options: dict[str, Any] = dict(response.get("TrackingOptions") or {})
+    return [options.get("CustomRedirectDomain") or None, options.get("HttpsPolicy") or None]
 
 
 class SesTracking:
-    """Tracking-options calls; expected absences come back as values, everything else as SesOperationError."""
+    """One operation's tracking-options calls."""
 
-    def __init__(self, time_left: Callable[[], float], pacer: Pacer | None = None) -> None:
-        self._time_left = time_left
-        self.pacer = pacer or pacer_from_environment()
-        self._carried: Booking | None = None
-        self._event_deadline: float | None = None
-        # Whether an attempt of the last call failed in a way that may have left it applied, its answer lost.
-        self._maybe_applied = False
-        # What the operation has read from SES (a predecessor's reads included): each set is read once.
-        self._reads: dict[str, Current | None] = {}
-        self._carried_reads: dict[str, Current | None] = {}
-
-    def resume(
+    def __init__(
         self,
-        booking: Booking | None,
-        event_deadline: float | None,
-        reads: dict[str, Current | None] | None = None,
+        operation: Operation,
+        clients: SesClients,
+        turns: Turns,
+        *,
+        time_left: Callable[[], float],
+        persist: Callable[[Operation], Operation],
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        may_pause: bool = True,
     ) -> None:
-        """The next operation keeps a booking handed on to this invocation, answers by event_deadline, and
-        uses what its predecessor read instead of reading it again."""
-        self._carried, self._event_deadline = booking, event_deadline
-        self._carried_reads = dict(reads or {})
-
-    def plan(self, calls: int) -> None:
-        """An operation starts that makes at most this many calls on its usual path."""
-        self._reads, self._carried_reads = self._carried_reads, {}
-        self.pacer.begin(calls - len(self._reads), self._carried, self._event_deadline)
-        self._carried = None
+        self._operation = operation
+        self._clients = clients
+        self._turns = turns
+        self._time_left = time_left
+        self._persist = persist
+        self._clock = clock
+        self._sleep = sleep
+        self._may_pause = may_pause
+        self._replayed = 0
+        self._live = False
+        # Each set is read once per operation.
+        self._reads: dict[str, Current | None] = {}
 
     @property
-    def reads(self) -> dict[str, Current | None]:
-        """What this operation has read from SES: a successor it hands its wait on to uses it, just as this
-        invocation would have after waiting, and so neither reads again nor needs a slot to."""
-        return dict(self._reads)
+    def operation(self) -> Operation:
+        """The operation with every call made so far recorded."""
+        return self._operation
 
-    # Each client is made on first use: most requests never need v2, and every client costs cold start.
-    @functools.cached_property
+    @property
     def _v1(self) -> SESClient:
-        client: SESClient = _client("ses", self._time_left)
+        client: SESClient = self._clients.get("ses")
         return client
 
-    @functools.cached_property
+    @property
     def _v2(self) -> SESV2Client:
-        client: SESV2Client = _client("sesv2", self._time_left)
+        client: SESV2Client = self._clients.get("sesv2")
         return client
+
+    def _replay(self, action: str, name: str) -> Recorded | None:
+        journal = self._operation.journal
+        if self._replayed >= len(journal):
+            return None
+        entry = journal[self._replayed]
+        if (entry.action, entry.set_name) != (action, name):
+            msg = f"the recorded operation made {entry.action} on '{entry.set_name}' here, not {action} on '{name}'"
+            raise RuntimeError(msg)
+        self._replayed += 1
+        return entry
 
     def _call(
         self,
         action: str,
         call: Callable[[], Any],
         name: str,
+        encode: Callable[[Any], Any],
+        *,
         domain: str | None = None,
         absent: frozenset[str] = frozenset(),
-        *,
         changes: bool = True,
-    ) -> Any:
-        """The response of call(), or None when SES answers with one of the absent codes.
+    ) -> tuple[Any, bool]:
+        """What SES answered (encoded for the journal), and whether an attempt before it may have been applied."""
+        recorded = self._replay(action, name)
+        if recorded is not None:
+            outcome = recorded.outcome
+            if isinstance(outcome, dict) and "error" in outcome:
+                raise SesOperationError(outcome["error"], code=outcome.get("code"), detail=outcome.get("detail", ""))
+            return outcome, False
+        # The first call after a takeover may have been made by the invocation that stopped.
+        maybe_applied, self._live = self._operation.resumed and not self._live, True
+        try:
+            response, retried = self._attempts(action, call, name, domain, absent)
+        except SesOperationError as error:
+            self._record(
+                Recorded(action, name, {"error": str(error), "code": error.code, "detail": error.detail}, False)
+            )
+            raise
+        outcome = encode(response)
+        self._record(Recorded(action, name, outcome, changes and response is not None))
+        return outcome, maybe_applied or retried
 
-        `changes` is false for a read: until a call that changes SES succeeds, a wait may be handed on."""
-        faults = 0
-        denied_since, denials = 0.0, 0
-        self._maybe_applied = False
+    def _record(self, entry: Recorded) -> None:
+        self._operation = self._operation.recorded(entry)
+        self._replayed += 1
+        if entry.changed:
+            # Stored before anything else happens: SES holds what this call made, whatever comes next.
+            self._operation = self._persist(self._operation)
+
+    def _attempts(
+        self, action: str, call: Callable[[], Any], name: str, domain: str | None, absent: frozenset[str]
+    ) -> tuple[Any, bool]:
+        faults, denied_since, denials, retried = 0, 0.0, 0, False
         while True:
             self._take_turn(action, name, domain)
+            if self._time_left() < ATTEMPT_BUDGET:
+                raise _mapped(DeadlineExceededError(), action, name, domain)
             try:
                 response = call()
             except ClientError as error:
                 code = _code(error)
                 if code in absent:
-                    self.pacer.succeeded(changed=False)
-                    return None
-                # With a schedule, the pacer decides how long to wait and when to hand the wait on.
-                if code in THROTTLING_CODES and (self.pacer.paced or self._time_left() >= THROTTLE_RETRY_BUDGET):
-                    self._schedule(self.pacer.throttled)
+                    self._turns.succeeded()
+                    return None, retried
+                if code in THROTTLING_CODES:
+                    self._turns.throttled()
                     continue
                 if is_denied(error):
                     denied_since, denials = (denied_since or time.monotonic()), denials + 1
                     pause = pause_after_denial(denials, time.monotonic() - denied_since)
-                    if self._wait_out_denial(pause, action, name):
+                    if pause and self._time_left() >= ATTEMPT_BUDGET + pause:
+                        logger.warning(
+                            "%s on %s was denied; trying again in %.0f s (IAM propagates grants)", action, name, pause
+                        )
+                        self._sleep(pause)
                         continue
                 faults += 1
                 if _server_fault(error) and faults < MAX_ATTEMPTS:
+                    retried = True
                     self._retry_after(faults, action, name, error)
                     continue
                 raise _mapped(error, action, name, domain) from error
             except BotoCoreError as error:
                 faults += 1
                 if faults < MAX_ATTEMPTS:
+                    # A timeout or a dropped connection may come after SES applied the call.
+                    retried = True
                     self._retry_after(faults, action, name, error)
                     continue
                 raise _mapped(error, action, name, domain) from error
-            except DeadlineExceededError as error:
-                raise _mapped(error, action, name, domain) from error
             else:
-                self.pacer.succeeded(changed=changes)
-                return response
+                self._turns.succeeded()
+                return response, retried
 
     def _take_turn(self, action: str, name: str, domain: str | None) -> None:
         try:
-            self._schedule(lambda: self.pacer.before_call(self._time_left()))
-        except (OutOfTimeError, BookedTooLateError) as error:
-            raise _mapped(error, action, name, domain) from error
-
-    def _schedule(self, step: Callable[[], None]) -> None:
-        """A pacing step; if the schedule table cannot be reached, go on without taking turns."""
-        try:
-            step()
-        except (BotoCoreError, ClientError) as error:
-            logger.warning("The schedule table cannot be reached (%s); calling SES without taking turns", error)
-            self.pacer.unpace()
-
-    def _wait_out_denial(self, pause: float, action: str, name: str) -> bool:
-        """Whether a denied call is worth another try after the pause (grants.py)."""
-        if pause <= 0 or self._time_left() < ATTEMPT_BUDGET + pause:
-            return False
-        logger.warning("%s on %s was denied; trying again in %.0f s (IAM propagates grants)", action, name, pause)
-        time.sleep(pause)
-        return True
+            self._turns.before_call(self._time_left())
+        except PauseForSes as pause:
+            if self._clock() + pause.wait > self._operation.deadline:
+                raise _too_late(action, name, pause.wait) from pause
+            if not self._may_pause:
+                raise _mapped(DeadlineExceededError(), action, name, domain) from pause
+            raise
 
     def _retry_after(self, faults: int, action: str, name: str, error: Exception) -> None:
-        # A timeout or a dropped connection may come after SES applied the call, as may a 5xx.
-        self._maybe_applied = True
         logger.warning("%s on %s failed (%s); trying again", action, name, error)
         # As botocore's standard mode: a random pause of up to 1 s, then 2 s.
-        time.sleep(random.uniform(0, min(MAX_BACKOFF, 2 ** (faults - 1))))  # noqa: S311 - jitter, not a secret
+        self._sleep(random.uniform(0, min(MAX_BACKOFF, 2 ** (faults - 1))))  # noqa: S311 - jitter, not a secret
 
-    def create(self, name: str, domain: str) -> bool:
-        """Create the options; False, changing nothing, when the set already has some."""
-        response = self._call(
+    # --- the calls ----------------------------------------------------------------------------------------
+
+    def create(self, name: str, domain: str) -> Created:
+        """Create the options; EXISTED (or EXISTED_AFTER_RETRY), changing nothing, when the set has some."""
+        outcome, maybe_applied = self._call(
             "CreateConfigurationSetTrackingOptions",
             lambda: self._v1.create_configuration_set_tracking_options(
                 ConfigurationSetName=name, TrackingOptions={"CustomRedirectDomain": domain}
             ),
             name,
-            domain,
+            _flag,
+            domain=domain,
             absent=frozenset({"TrackingOptionsAlreadyExists"}),
         )
-        return response is not None
-
-    @property
-    def maybe_applied(self) -> bool:
-        """Whether an attempt of the last call failed in a way that may have left it applied, its answer
-        lost (a timeout, a dropped connection, a 5xx), before the call was tried again."""
-        return self._maybe_applied
+        if outcome:
+            return Created.NEW
+        return Created.EXISTED_AFTER_RETRY if maybe_applied else Created.EXISTED
 
     def update(self, name: str, domain: str) -> bool:
         """Change the domain; False when the set has no options to change."""
-        response = self._call(
+        outcome, _ = self._call(
             "UpdateConfigurationSetTrackingOptions",
             lambda: self._v1.update_configuration_set_tracking_options(
                 ConfigurationSetName=name, TrackingOptions={"CustomRedirectDomain": domain}
             ),
             name,
-            domain,
+            _flag,
+            domain=domain,
             absent=frozenset({"TrackingOptionsDoesNotExist"}),
         )
-        return response is not None
+        return bool(outcome)
 
     def delete(self, name: str) -> bool:
         """Remove the options; False when they, or the whole set, are already gone."""
-        response = self._call(
+        outcome, _ = self._call(
             "DeleteConfigurationSetTrackingOptions",
             lambda: self._v1.delete_configuration_set_tracking_options(ConfigurationSetName=name),
             name,
+            _flag,
             absent=frozenset({"TrackingOptionsDoesNotExist", "ConfigurationSetDoesNotExist"}),
         )
-        return response is not None
+        return bool(outcome)
 
     def put_policy(self, name: str, domain: str, policy: str) -> None:
         """Set domain and HTTPS policy together, in place (SES v2 only)."""
@@ -321,9 +346,8 @@ class SesTracking:
         try:
             self._put(name, domain, policy)
         except SesOperationError as error:
-            cause = error.__cause__
-            if isinstance(cause, ClientError) and _code(cause) in _REJECTED:
-                return f"{_code(cause)}: {cause.response.get('Error', {}).get('Message', '')}"
+            if error.code in REJECTED_CODES:
+                return f"{error.code}: {error.detail}"
             raise
         return None
 
@@ -336,23 +360,22 @@ class SesTracking:
                 ConfigurationSetName=name, CustomRedirectDomain=domain, **policy_arg
             ),
             name,
-            domain,
+            lambda _response: True,
+            domain=domain,
         )
 
     def current(self, name: str) -> Current | None:
         """What SES holds for the set, or None when the set does not exist."""
         if name in self._reads:
             return self._reads[name]
-        response = self._call(
+        outcome, _ = self._call(
             "GetConfigurationSet",
             lambda: self._v2.get_configuration_set(ConfigurationSetName=name),
             name,
+            _read,
             absent=frozenset({"NotFound"}),
             changes=False,
         )
-        current = None
-        if response is not None:
-            options: dict[str, Any] = dict(response.get("TrackingOptions") or {})
-            current = Current(options.get("CustomRedirectDomain") or None, options.get("HttpsPolicy") or None)
-        self._reads[name] = current
-        return current
+        found = None if outcome is None else Current(outcome[0], outcome[1])
+        self._reads[name] = found
+        return found

@@ -196,7 +196,7 @@ def tampered_or_malformed_ids_are_never_acted_on(h: Harness) -> None:
         for name in ("marketing", "transactional"):
             h.ok("Delete", h.make(name=name), physical_id=edited[:1024])
     # Nothing was sent to SES, not even a read, and both sets are as they were
-    assert h.ses.middleware.calls == []
+    assert h.ses.ses_calls == []
     assert h.tracking("marketing") == OURS
     assert h.tracking("transactional") == {"CustomRedirectDomain": "click.example.com"}
 

@@ -146,13 +146,15 @@ class ResponseEndpoint:
             self.answers.setdefault(request_id, []).append(answer)
             self._arrived.notify_all()
 
-    def response_url(self, request_id: str) -> str:
-        """Shaped like the pre-signed S3 URL CloudFormation sends: the signature is a secret."""
+    def response_url(self, request_id: str, signed: float | None = None) -> str:
+        """Shaped like the pre-signed S3 URL CloudFormation sends, signed when it sends the event (or at `signed`),
+        valid for two hours: the signature is a secret."""
         signature = secrets.token_hex(32)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if signed is None else signed))
         return (
             f"https://localhost:{self.port}/cloudformation-custom-resource-response-useast1/{request_id}"
-            "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20261127T000000Z&X-Amz-SignedHeaders=host"
-            "&X-Amz-Expires=7200&X-Amz-Credential=AKIA6EXAMPLE0000%2F20261127%2Fus-east-1%2Fs3%2Faws4_request"
+            f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={stamp}&X-Amz-SignedHeaders=host"
+            f"&X-Amz-Expires=7200&X-Amz-Credential=AKIA6EXAMPLE0000%2F{stamp[:8]}%2Fus-east-1%2Fs3%2Faws4_request"
             f"&X-Amz-Signature={signature}"
         )
 
@@ -175,14 +177,16 @@ def event(
     request_id: str | None = None,
     service_timeout: str = "180",
     stack_id: str = STACK_ID,
+    signed: float | None = None,
 ) -> dict[str, Any]:
-    """An event as CloudFormation sends it to the provider function."""
+    """An event as CloudFormation sends it to the provider function (its ResponseURL pre-signed now, or at
+    `signed`: when CloudFormation sent it)."""
     request_id = request_id or str(uuid.uuid4())
     props = {"ServiceToken": SERVICE_TOKEN, "ServiceTimeout": service_timeout, **properties}
     body: dict[str, Any] = {
         "RequestType": request_type,
         "ServiceToken": SERVICE_TOKEN,
-        "ResponseURL": endpoint.response_url(request_id),
+        "ResponseURL": endpoint.response_url(request_id, signed),
         "StackId": stack_id,
         "RequestId": request_id,
         "LogicalResourceId": logical_id,

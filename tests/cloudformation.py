@@ -40,15 +40,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from tests.cfn import Answer, ResponseEndpoint, event
+from tests.event_source import EventSourceMapping
 from tests.iam_emulator import ACCOUNT, PARTITION, Account
-from tests.lambda_runtime import FunctionProcess, FunctionSpec, LambdaService
+from tests.lambda_runtime import Concurrency, FunctionProcess, FunctionSpec, LambdaService, LambdaTimes
 from tests.ses_emulator import REGION, SesEmulator
 
 CUSTOM = "Custom::"
 # Types the construct may declare that have no effect on the provider's protocol here: made and deleted in name.
 _IN_NAME_ONLY = (
     "AWS::Logs::LogGroup",
+    "AWS::SQS::QueuePolicy",
     "AWS::Route53::RecordSet",
     "AWS::CertificateManager::Certificate",
     "AWS::CloudFront::Distribution",
@@ -131,6 +135,9 @@ class Stack:
         iam_delay: float = 0.0,
         function_env: dict[str, str] | None = None,
         function_timeout: float | None = None,
+        queue_visibility: float | None = None,
+        concurrency: Concurrency | None = None,
+        times: LambdaTimes | None = None,
         timeout_scale: float = 1.0,
     ) -> None:
         self.name = name
@@ -140,17 +147,27 @@ class Stack:
         # The environment and timeout tests may give the function instead of the template's, to run faster.
         self.function_env = function_env or {}
         self.function_timeout = function_timeout
+        self.queue_visibility = queue_visibility
+        # The account's concurrency, shared with the other stacks of a test, and Lambda's delays.
+        self.concurrency = concurrency or Concurrency()
+        self.times = times or LambdaTimes()
         self.timeout_scale = timeout_scale
+        self.mappings: dict[str, EventSourceMapping] = {}
         self.template: dict[str, Any] = {"Resources": {}}
         self.resources: dict[str, Resource] = {}
         self.events: list[StackEvent] = []
         self.answers: list[tuple[str, str, Answer]] = []
+        # When each custom resource event was sent (monotonic clock).
+        self.sent: list[tuple[str, float]] = []
         self.functions: dict[str, LambdaService] = {}
         self.status = ""
         self._assembly: Path | None = None
         self._lock = threading.Lock()
         self._timers: list[threading.Timer] = []
         self._names = itertools.count()
+        # Each function's execution role, by function name; every mapping ever made (for its counts).
+        self._roles: dict[str, str] = {}
+        self._all_mappings: list[EventSourceMapping] = []
 
     # --- stack operations ---------------------------------------------------------------------------
 
@@ -215,14 +232,17 @@ class Stack:
     def close(self) -> None:
         for timer in self._timers:
             timer.join()
+        for mapping in self.mappings.values():
+            mapping.stop()
+        self.mappings.clear()
         for service in self.functions.values():
             if not service.closed:
                 service.close()
 
     @property
-    def handed_on(self) -> int:
-        """Invocations the functions made of themselves."""
-        return sum(service.handed_on for service in self.functions.values())
+    def batches(self) -> int:
+        """Batches the event source mappings delivered."""
+        return sum(mapping.batches for mapping in self._all_mappings)
 
     def custom_answers(self, request_type: str | None = None) -> list[Answer]:
         return [answer for kind, _, answer in self.answers if request_type in (None, kind)]
@@ -246,7 +266,8 @@ class Stack:
         pending, done = list(logical_ids), set[str]()
         running: dict[Future[None], str] = {}
         failure: StackOperationError | None = None
-        with ThreadPoolExecutor(max_workers=64) as pool:
+        # CloudFormation runs independent resources in parallel, hundreds of custom resources included.
+        with ThreadPoolExecutor(max_workers=600) as pool:
             while pending or running:
                 if failure is None:
                     for node in [node for node in pending if ready(done, node)]:
@@ -415,7 +436,9 @@ class Stack:
             stack_id=self.stack_id,
             service_timeout=properties.get("ServiceTimeout", "3600"),
         )
-        service.dispatch(request)
+        with self._lock:
+            self.sent.append((request_type, time.monotonic()))
+        service.invoke_async(request)
         timeout = float(properties.get("ServiceTimeout", 3600)) * self.timeout_scale
         answer = self.endpoint.wait(request["RequestId"], timeout=timeout)
         if answer is None:
@@ -453,8 +476,61 @@ class Stack:
         if resource_type == "AWS::Lambda::Function":
             name = self._generated_name(logical_id, 64)
             arn = f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{name}"
-            self.functions[logical_id] = LambdaService(self._starter(logical_id, arn, properties), arn)
+            self.functions[logical_id] = LambdaService(
+                self._starter(logical_id, arn, properties), arn, concurrency=self.concurrency, times=self.times
+            )
+            self._roles[name] = str(properties["Role"])
             return name, {"Arn": arn}
+        if resource_type == "AWS::Lambda::EventInvokeConfig":
+            service = self._function(str(properties["FunctionName"]))
+            service.retry_attempts = int(properties.get("MaximumRetryAttempts", 2))
+            service.max_event_age = float(properties.get("MaximumEventAgeInSeconds", 21600))
+            return f"{properties['FunctionName']}:$LATEST", {}
+        if resource_type == "AWS::SQS::Queue":
+            fifo = str(properties.get("FifoQueue", "false")).lower() == "true"
+            name = self._generated_name(logical_id, 80 - 5) + (".fifo" if fifo else "")
+            visibility = self.queue_visibility or float(properties.get("VisibilityTimeout", 30))
+            attributes = {"VisibilityTimeout": str(int(visibility))}
+            if fifo:
+                attributes |= {
+                    "FifoQueue": "true",
+                    "ContentBasedDeduplication": str(properties.get("ContentBasedDeduplication", False)).lower(),
+                }
+            url = self.account.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+            return url, {"Arn": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}", "QueueName": name, "QueueUrl": url}
+        if resource_type == "AWS::Lambda::EventSourceMapping":
+            function = str(properties["FunctionName"])
+            service = self._function(function)
+            queue_arn = str(properties["EventSourceArn"])
+            queue_url = f"{self.ses.endpoint}/{ACCOUNT}/{queue_arn.rsplit(':', 1)[-1]}"
+            # The mapping polls with the function's role, as Lambda's does.
+            credentials = self.account.credentials(self._roles[function])
+            client = boto3.client(
+                "sqs",
+                endpoint_url=self.ses.endpoint,
+                region_name=REGION,
+                aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=credentials["AWS_SESSION_TOKEN"],
+            )
+            visibility = float(
+                self.account.client("sqs").get_queue_attributes(
+                    QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"]
+                )["Attributes"]["VisibilityTimeout"]
+            )
+            mapping = EventSourceMapping(
+                client,
+                queue_url,
+                queue_arn,
+                service.invoke_sync,
+                batch_size=int(properties.get("BatchSize", 10)),
+                max_concurrency=int(properties.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)),
+                visibility_timeout=visibility,
+            )
+            physical_id = str(uuid.uuid4())
+            self.mappings[physical_id] = mapping.start()
+            self._all_mappings.append(mapping)
+            return physical_id, {}
         if resource_type == "AWS::SES::ConfigurationSet":
             name = str(properties.get("Name") or self._generated_name(logical_id, 64))
             self.ses.backend.create_configuration_set(name)
@@ -488,8 +564,18 @@ class Stack:
             self.account.client("dynamodb").delete_table(TableName=resource.physical_id)
         elif resource.type == "AWS::Lambda::Function":
             self.functions[resource.logical_id].deleted = True
+        elif resource.type == "AWS::Lambda::EventSourceMapping":
+            self.mappings.pop(resource.physical_id).stop()
+        elif resource.type == "AWS::Lambda::EventInvokeConfig":
+            service = self._function(resource.physical_id.split(":", 1)[0])
+            service.retry_attempts, service.max_event_age = 2, 21600.0
+        elif resource.type == "AWS::SQS::Queue":
+            self.account.client("sqs").delete_queue(QueueUrl=resource.physical_id)
         elif resource.type == "AWS::SES::ConfigurationSet":
             self.ses.backend.config_sets.pop(resource.physical_id, None)
+
+    def _function(self, name: str) -> LambdaService:
+        return next(s for s in self.functions.values() if s.function_arn.rsplit(":", 1)[-1] == name)
 
     def _role_name(self, role: str) -> str:
         return role.rsplit("/", 1)[-1]
@@ -523,11 +609,9 @@ class Stack:
             },
         )
         credentials = self.account.credentials(str(properties["Role"]))
-        holder: dict[str, LambdaService] = {}
 
         def start(number: int) -> FunctionProcess:
-            service = holder.get("service") or self.functions[logical_id]
-            env = {**credentials, "AWS_ENDPOINT_URL_LAMBDA": service.endpoint, **self.function_env}
+            env = {**credentials, **self.function_env}
             log = self.work / f"{self.name}-{logical_id}-{number}.log"
             return FunctionProcess(spec, log, env, function_arn=arn)
 

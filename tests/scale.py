@@ -1,28 +1,29 @@
-"""Many TrackingOptions at once, in the real harness: each stack's provider is the bundled function under
-awslambdaric, its events dispatched by a Lambda service of its own (new execution environments as
-needed, hand-ons through the Invoke API) with a schedule table of its own, so that no provider sees
-another's; every stack shares SES, one allowance for every call. Used by tests/test_scale.py and bench."""
+"""Many TrackingOptions at once, in the real harness: stacks synthesized from the construct, deployed, updated
+and deleted at once by CloudFormation's order (tests/cloudformation.py), each stack's provider the bundled
+function under awslambdaric with its own table, queue and event source mapping, every function sharing the
+account's concurrency (a quota), every stack sharing SES: one allowance for every call. Used by
+tests/test_scale.py and bench/."""
 
 from __future__ import annotations
 
-import dataclasses
+import copy
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.cfn import Answer, ResponseEndpoint, event
-from tests.lambda_runtime import FunctionProcess, LambdaService
-from tests.loopback import create_schedule_table
+from tests.cfn import Answer, ResponseEndpoint
+from tests.cloudformation import CUSTOM, Stack
+from tests.iam_emulator import Account
+from tests.lambda_runtime import Concurrency, LambdaTimes
 from tests.ses_emulator import SesEmulator
-from tests.synthesized import synthesize
+from tests.synthesized import Synthesized, synthesize
 
 FIRST, SECOND = "click.example.com", "links.example.com"
-# Lambda runs each environment, SES and DynamoDB on hardware of their own. Here hundreds of function
-# processes share two cores with the emulators: started at once, their cold starts would starve SES and the
-# schedule table of CPU (answers slower than the clients' timeouts), which measures this machine, not the
-# provider. So the emulators run ahead of the function processes, which still compete with each other.
-FUNCTION_NICENESS = 10
+# The SQS requests the function makes (the event source mapping receives and deletes).
+_FUNCTIONS_SQS = frozenset({"SendMessage", "ChangeMessageVisibility"})
 
 
 @dataclass
@@ -32,8 +33,15 @@ class Figures:
     seconds: float
     calls: int
     passed: int
-    handed_on: int
     rate: float
+    peak_executions: int
+    execution_seconds: float
+    invocations: int
+    failures: tuple[str, ...] = ()
+    # The function's own requests to its table and queue (the event source mapping's polling is not counted:
+    # the real one long-polls whether or not there is work).
+    dynamodb_requests: int = 0
+    sqs_requests: int = 0
 
     @property
     def floor(self) -> float:
@@ -48,135 +56,158 @@ class Figures:
     def calls_per_resource(self) -> float:
         return self.calls / self.resources
 
+    @property
+    def execution_seconds_per_resource(self) -> float:
+        return self.execution_seconds / self.resources
 
-@dataclass
-class ScaleStack:
-    name: str
-    service: LambdaService
-    first: list[dict[str, Any]]
-    second: list[dict[str, Any]]
+    @property
+    def dynamodb_per_resource(self) -> float:
+        return self.dynamodb_requests / self.resources
+
+    @property
+    def sqs_per_resource(self) -> float:
+        return self.sqs_requests / self.resources
+
+
+def _without_tenants(template: dict[str, Any]) -> dict[str, Any]:
+    """The provider alone: the stack as it stands before the wave."""
+    made = copy.deepcopy(template)
+    made["Resources"] = {k: r for k, r in made["Resources"].items() if not r["Type"].startswith(CUSTOM)}
+    return made
 
 
 class Scale:
-    """`stacks` stacks of `per_stack` TrackingOptions on sets of their own, ready for waves of events."""
+    """`stacks` stacks of `per_stack` TrackingOptions on sets of their own."""
 
     def __init__(
         self,
         ses: SesEmulator,
         endpoint: ResponseEndpoint,
+        account: Account,
         work: Path,
         *,
         stacks: int,
         per_stack: int,
         rate: float = 1.0,
-        function_timeout: float | None = None,
-        extra_env: dict[str, str] | None = None,
+        quota: int = 1000,
+        interval: float | None = None,
+        times: LambdaTimes | None = None,
+        queue_visibility: float | None = None,
     ) -> None:
-        self.ses, self.endpoint, self.rate = ses, endpoint, rate
-        self.stacks: list[ScaleStack] = []
+        self.ses, self.rate = ses, rate
+        self.concurrency = Concurrency(quota)
+        self.templates: list[tuple[Synthesized, Synthesized]] = []
+        self.stacks: list[Stack] = []
+        env = {} if interval is None else {"SES_CALL_INTERVAL": str(interval)}
         for index in range(stacks):
             prefix = f"s{index}-tenant"
-            made = synthesize(work / f"stack{index}", set_name=prefix, count=per_stack)
-            spec = made.function()
-            if function_timeout is not None:
-                spec = dataclasses.replace(spec, timeout=function_timeout)
-            first = [made.resource_properties(f"Tracking{n}") for n in range(per_stack)]
-            second = [
-                made.resource_properties(f"Tracking{n}") | {"CustomRedirectDomain": SECOND} for n in range(per_stack)
-            ]
-            for props in first:
+            first = synthesize(
+                work / f"stack{index}-first", set_name=prefix, count=per_stack, stack_name=f"Tenants{index}"
+            )
+            second = synthesize(
+                work / f"stack{index}-second",
+                set_name=prefix,
+                count=per_stack,
+                domain=SECOND,
+                stack_name=f"Tenants{index}",
+            )
+            for props in (first.resource_properties(f"Tracking{n}") for n in range(per_stack)):
                 ses.backend.create_configuration_set(props["ConfigurationSetName"])
-            table = f"schedule-{index}"
-            create_schedule_table(ses, table)
-            holder: dict[str, LambdaService] = {}
-
-            def start(
-                number: int, index: int = index, table: str = table, spec: Any = spec, holder: Any = holder
-            ) -> FunctionProcess:
-                env = {"SCHEDULE_TABLE": table, "AWS_ENDPOINT_URL_LAMBDA": holder["service"].endpoint}
-                log = work / f"stack{index}-fn{number}.log"
-                return FunctionProcess(spec, log, {**env, **(extra_env or {})}, niceness=FUNCTION_NICENESS)
-
-            holder["service"] = LambdaService(start)
-            self.stacks.append(ScaleStack(f"stack{index}", holder["service"], first, second))
-        self.physical_ids: dict[str, str] = {}
+            self.templates.append((first, second))
+            self.stacks.append(
+                Stack(
+                    f"Tenants{index}",
+                    account=account,
+                    ses=ses,
+                    endpoint=endpoint,
+                    work=work,
+                    function_env=env,
+                    concurrency=self.concurrency,
+                    times=times,
+                    queue_visibility=queue_visibility,
+                )
+            )
+        self.sets = [
+            first.resource_properties(f"Tracking{n}")["ConfigurationSetName"]
+            for first, _ in self.templates
+            for n in range(per_stack)
+        ]
 
     def close(self) -> None:
         for stack in self.stacks:
-            stack.service.close()
+            stack.close()
 
-    def prestart(self) -> None:
-        """An initialized execution environment for every resource, before the first wave: on Lambda each
-        environment initializes on hardware of its own in about a second; here hundreds share two cores
-        for a minute, which the cold start figure measures on its own."""
-        for stack in self.stacks:
-            stack.service.prestart(len(stack.first))
+    def prepare(self, prestart: int = 0) -> None:
+        """Each stack's provider deployed alone, with `prestart` environments initialized (as earlier
+        invocations leave them warm: on Lambda each initializes on hardware of its own in about a second)."""
+        for stack, (first, _) in zip(self.stacks, self.templates, strict=True):
+            assert stack.deploy(_without_tenants(first.template), first.assembly_dir) == "CREATE_COMPLETE"
+            if prestart:
+                for service in stack.functions.values():
+                    service.prestart(prestart)
 
-    def _wave(
-        self, requests: list[tuple[LambdaService, dict[str, Any]]], timeout: float
-    ) -> tuple[Figures, list[Answer | None]]:
+    def _wave(self, request_type: str, operation: Callable[[Stack, int], str]) -> Figures:
         self.ses.middleware.calls.clear()
-        handed_before = sum(stack.service.handed_on for stack in self.stacks)
-        started = time.monotonic()
-        for service, request in requests:
-            service.dispatch(request)
-        answers = [self.endpoint.wait(request["RequestId"], timeout=timeout) for _, request in requests]
-        finished = max((answer.received for answer in answers if answer is not None), default=time.monotonic())
-        calls = [
-            call
-            for call in self.ses.middleware.calls
-            if call.operation.endswith(("TrackingOptions", "ConfigurationSet"))
+        self.concurrency.reset_measures()
+        marks = [len(stack.answers) for stack in self.stacks]
+        sent = [len(stack.sent) for stack in self.stacks]
+        statuses: list[str] = [""] * len(self.stacks)
+
+        def run(index: int) -> None:
+            statuses[index] = operation(self.stacks[index], index)
+
+        threads = [threading.Thread(target=run, args=(index,)) for index in range(len(self.stacks))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        answers: list[Answer] = [
+            a for stack, mark in zip(self.stacks, marks, strict=True) for _, _, a in stack.answers[mark:]
         ]
-        figures = Figures(
-            resources=len(requests),
-            succeeded=sum(1 for answer in answers if answer is not None and answer.status == "SUCCESS"),
+        answers = [a for a in answers if a.request_id]
+        started = min(
+            t
+            for stack, mark in zip(self.stacks, sent, strict=True)
+            for kind, t in stack.sent[mark:]
+            if kind == request_type
+        )
+        finished = max((a.received for a in answers), default=time.monotonic())
+        calls = [c for c in self.ses.ses_calls if c.operation.endswith(("TrackingOptions", "ConfigurationSet"))]
+        failures = tuple(f"{a.logical_id}: {a.status} {a.reason}" for a in answers if a.status != "SUCCESS")
+        failures += tuple(
+            f"stack {n}: {status}" for n, status in enumerate(statuses) if not status.endswith("COMPLETE")
+        )
+        resources = len(self.sets)
+        wire = list(self.ses.middleware.calls)
+        return Figures(
+            resources=resources,
+            succeeded=sum(1 for a in answers if a.status == "SUCCESS"),
             seconds=finished - started,
             calls=len(calls),
             passed=sum(1 for call in calls if call.outcome == "passed"),
-            handed_on=sum(stack.service.handed_on for stack in self.stacks) - handed_before,
             rate=self.rate,
+            peak_executions=self.concurrency.peak,
+            execution_seconds=self.concurrency.seconds,
+            invocations=self.concurrency.invocations,
+            failures=failures,
+            dynamodb_requests=sum(1 for c in wire if c.service == "dynamodb"),
+            sqs_requests=sum(1 for c in wire if c.operation in _FUNCTIONS_SQS),
         )
-        return figures, answers
 
-    def create(self, timeout: float = 3600) -> tuple[Figures, list[Answer | None]]:
-        requests = [(s.service, event("Create", self.endpoint, props)) for s in self.stacks for props in s.first]
-        figures, answers = self._wave(requests, timeout)
-        for (_, request), answer in zip(requests, answers, strict=True):
-            if answer is not None:
-                self.physical_ids[request["ResourceProperties"]["ConfigurationSetName"]] = answer.physical_id
-        return figures, answers
+    def create(self) -> Figures:
+        return self._wave(
+            "Create", lambda stack, n: stack.deploy(self.templates[n][0].template, self.templates[n][0].assembly_dir)
+        )
 
-    def update(self, timeout: float = 3600) -> tuple[Figures, list[Answer | None]]:
-        requests = [
-            (
-                s.service,
-                event(
-                    "Update",
-                    self.endpoint,
-                    new,
-                    old_properties=old,
-                    physical_id=self.physical_ids[new["ConfigurationSetName"]],
-                ),
-            )
-            for s in self.stacks
-            for old, new in zip(s.first, s.second, strict=True)
-        ]
-        return self._wave(requests, timeout)
+    def update(self) -> Figures:
+        return self._wave(
+            "Update", lambda stack, n: stack.deploy(self.templates[n][1].template, self.templates[n][1].assembly_dir)
+        )
 
-    def delete(self, timeout: float = 3600) -> tuple[Figures, list[Answer | None]]:
-        requests = [
-            (
-                s.service,
-                event("Delete", self.endpoint, props, physical_id=self.physical_ids[props["ConfigurationSetName"]]),
-            )
-            for s in self.stacks
-            for props in s.second
-        ]
-        return self._wave(requests, timeout)
+    def delete(self) -> Figures:
+        return self._wave("Delete", lambda stack, _: stack.delete())
 
     def holds(self, domain: str | None) -> bool:
         """Whether every set holds exactly the options the last wave asked for."""
         expected = {"CustomRedirectDomain": domain} if domain else {}
-        return all(
-            self.ses.tracking(props["ConfigurationSetName"]) == expected for s in self.stacks for props in s.first
-        )
+        return all(self.ses.tracking(name) == expected for name in self.sets)

@@ -13,7 +13,6 @@ from aws_cdk import aws_ses as ses
 
 from cdk_ses_tracking_options import TrackingOptions
 from tests.lambda_runtime import FunctionSpec
-from tests.loopback import SCHEDULE_TABLE
 
 RESOURCE_TYPE = "Custom::SesTrackingOptions"
 
@@ -35,13 +34,14 @@ class Synthesized:
         props = functions[0]["Properties"]
         asset_hash = props["Code"]["S3Key"].removesuffix(".zip")
         variables = dict(props.get("Environment", {}).get("Variables", {}))
-        # The stack's own schedule table, which the harness makes under one name.
-        assert variables.pop("SCHEDULE_TABLE") == {"Ref": _only_of_type(self.template, "AWS::DynamoDB::Table")}
+        # The stack's own table and queue, which the harness makes under its names (tests/loopback.py).
+        assert variables.pop("TABLE_NAME") == {"Ref": _only_of_type(self.template, "AWS::DynamoDB::Table")}
+        assert variables.pop("QUEUE_URL") == {"Ref": _only_of_type(self.template, "AWS::SQS::Queue")}
         return FunctionSpec(
             code_dir=self.assembly_dir / f"asset.{asset_hash}",
             handler=props["Handler"],
             timeout=float(props["Timeout"]),
-            environment={**variables, "SCHEDULE_TABLE": SCHEDULE_TABLE},
+            environment=variables,
         )
 
     def resource_properties(self, construct_id: str) -> dict[str, Any]:
@@ -79,10 +79,11 @@ def synthesize(
     count: int = 1,
     owned_set: bool = False,
     adopt_existing: bool | None = None,
+    stack_name: str = "TrackingStack",
 ) -> Synthesized:
     """A stack with `count` TrackingOptions, named Tracking0..; set names get the index past the first."""
     app = cdk.App(outdir=str(outdir))
-    stack = cdk.Stack(app, "TrackingStack")
+    stack = cdk.Stack(app, stack_name)
     for index in range(count):
         name = set_name if index == 0 else f"{set_name}{index}"
         config_set: ses.IConfigurationSet = (
@@ -99,5 +100,5 @@ def synthesize(
             adopt_existing=adopt_existing,
         )
     assembly = app.synth()
-    template = json.loads(Path(assembly.directory, "TrackingStack.template.json").read_text())
+    template = json.loads(Path(assembly.directory, f"{stack_name}.template.json").read_text())
     return Synthesized(template, Path(assembly.directory))

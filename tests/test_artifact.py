@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -14,14 +15,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from aws_cdk import aws_ses as ses_lib
 
+from cdk_ses_tracking_options.lambda_handler.environment import QUEUE_VARIABLE
 from tests.adopt_scenarios import SCENARIOS, Harness
 from tests.bad_input import BAD_INPUT, MAX_REASON
 from tests.cfn import Answer, ResponseEndpoint, event, physical_id
-from tests.lambda_runtime import FunctionCrashedError, FunctionProcess, FunctionSpec, lambda_python
-from tests.ses_emulator import SesEmulator, TokenBucket
+from tests.conftest import answered
+from tests.event_source import EventSourceMapping
+from tests.lambda_runtime import FunctionCrashedError, FunctionProcess, FunctionSpec, LambdaService, lambda_python
+from tests.loopback import QUEUE_VISIBILITY
+from tests.ses_emulator import REGION, SesEmulator, TokenBucket
 from tests.synthesized import Synthesized, synthesize
 
 pytestmark = pytest.mark.slow
@@ -67,11 +73,21 @@ def warm(
 
 @pytest.fixture
 def run(warm: FunctionProcess, endpoint: ResponseEndpoint, ses: SesEmulator) -> Run:
+    client = boto3.client("sqs", endpoint_url=ses.endpoint, region_name=REGION)
+    url = os.environ[QUEUE_VARIABLE]
+    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def batch(records: dict[str, Any]) -> Any:
+        return warm.invoke(records).result
+
+    # The event source mapping, in the test's thread: the warm environment serves one invocation at a time.
+    mapping = EventSourceMapping(client, url, arn, batch, visibility_timeout=QUEUE_VISIBILITY)
+
     def send(request: dict[str, Any], *, timeout: float | None = None) -> Answer:
         invocation = warm.invoke(request, timeout)
         assert not warm.killed_at_deadline, f"the function hit its deadline:\n{warm.logs()[-3000:]}"
         assert invocation.error is None, invocation.error
-        answer = endpoint.wait(request["RequestId"], timeout=2)
+        answer = answered(endpoint, mapping, request["RequestId"], within=60)
         assert answer is not None, f"no answer for {request['RequestType']}:\n{warm.logs()[-3000:]}"
         return answer
 
@@ -192,7 +208,7 @@ def test_bad_input_fails_fast_and_changes_nothing(
     assert answer.status == "FAILED"
     assert answer.reason.startswith(reason)
     assert len(answer.reason) < MAX_REASON
-    assert ses.middleware.calls == []
+    assert ses.ses_calls == []
     assert ses.tracking("marketing") == {}
 
 
@@ -261,7 +277,7 @@ def test_near_its_deadline_the_function_answers_failed_with_the_events_id(
     props = properties(stacks)
     ses.backend.config_sets["marketing"].tracking_options = {"CustomRedirectDomain": "click.example.com"}
     # SES hangs past the read timeout, and the function has 30 s left
-    ses.middleware.inject("slow", delay=15)
+    ses.middleware.inject("slow", operation="UpdateConfigurationSetTrackingOptions", times=3, delay=15)
     request = event("Update", endpoint, props, old_properties=props, physical_id=physical_id("marketing"))
     invocation = warm.invoke(request, timeout=30)
     answer = endpoint.wait(request["RequestId"], timeout=1)
@@ -277,7 +293,7 @@ def test_near_its_deadline_the_function_answers_failed_with_the_events_id(
 def test_an_ses_outage_is_answered_before_the_deadline(
     warm: FunctionProcess, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized]
 ) -> None:
-    ses.middleware.inject("500", times=1000)
+    ses.middleware.inject("500", operation="CreateConfigurationSetTrackingOptions", times=1000)
     request = event("Create", endpoint, properties(stacks))
     warm.invoke(request, timeout=30)
     answer = endpoint.wait(request["RequestId"], timeout=1)
@@ -290,7 +306,7 @@ def test_an_ses_outage_is_answered_before_the_deadline(
 # --- Load -------------------------------------------------------------------------------------------
 
 
-def test_twenty_parallel_creates_share_ses_one_call_a_second(
+def test_twenty_creates_at_once_take_turns_at_ses_one_call_a_second(
     spec: FunctionSpec,
     endpoint: ResponseEndpoint,
     ses: SesEmulator,
@@ -305,26 +321,31 @@ def test_twenty_parallel_creates_share_ses_one_call_a_second(
         if index:
             ses.backend.create_configuration_set(f"marketing{index}")
         events.append(event("Create", endpoint, synthesized.resource_properties(f"Tracking{index}")))
-    service_timeout = float(events[0]["ResourceProperties"]["ServiceTimeout"])
-    functions = [FunctionProcess(spec, tmp_path / f"function{index}.log") for index in range(20)]
+    service = LambdaService(lambda n: FunctionProcess(spec, tmp_path / f"function{n}.log"))
+    client = boto3.client("sqs", endpoint_url=ses.endpoint, region_name=REGION)
+    url = os.environ[QUEUE_VARIABLE]
+    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    mapping = EventSourceMapping(client, url, arn, service.invoke_sync, visibility_timeout=QUEUE_VISIBILITY).start()
     ses.middleware.bucket = TokenBucket(rate=1.0)
     try:
-        # WHEN CloudFormation sends all twenty Creates at once, each to its own execution environment
+        # WHEN CloudFormation sends all twenty Creates at once
         started = time.monotonic()
-        for function, request in zip(functions, events, strict=True):
-            threading.Thread(target=function.invoke, args=(request,), daemon=True).start()
-        answers = [endpoint.wait(request["RequestId"], timeout=service_timeout) for request in events]
+        for request in events:
+            service.invoke_async(request)
+        answers = [endpoint.wait(request["RequestId"], timeout=180) for request in events]
         elapsed = time.monotonic() - started
     finally:
-        for function in functions:
-            function.stop()
-    # THEN every one succeeds, inside its ServiceTimeout
+        mapping.stop()
+        service.close()
+        ses.middleware.bucket = None
+    # THEN every one succeeds: one went straight to SES, the others took their turns from the queue
     assert all(answer is not None and answer.status == "SUCCESS" for answer in answers), answers
     assert all(ses.tracking(request["ResourceProperties"]["ConfigurationSetName"]) for request in events)
-    throttled = sum(1 for call in ses.middleware.calls if call.outcome == "throttle")
+    throttled = sum(1 for call in ses.ses_calls if call.outcome == "throttle")
+    assert mapping.batches > 0
     record_property("twenty_creates_seconds", round(elapsed, 1))
     record_property("throttled_calls", throttled)
-    print(f"\n20 parallel Creates at 1 call/s: {elapsed:.1f} s, {throttled} throttled calls")
+    print(f"\n20 Creates at once at 1 call/s: {elapsed:.1f} s, {throttled} throttled calls")
 
 
 # --- Secrecy ----------------------------------------------------------------------------------------
@@ -381,3 +402,4 @@ def test_a_bundle_missing_a_module_fails_at_init(spec: FunctionSpec, tmp_path: P
     finally:
         function.stop()
     assert "crhelper" in str(crashed.value)
+

@@ -139,22 +139,49 @@ def test_the_function_runs_python_3_14_and_cloudformation_waits_its_longest_for_
     function = only(template, "AWS::Lambda::Function")["Properties"]
     assert function["Runtime"] == "python3.14"
     assert function["Handler"] == "lambda_handler.index.handler"
-    assert function["Timeout"] == 120
+    assert function["Timeout"] == 60
     table = next(iter(template.find_resources("AWS::DynamoDB::Table")))
-    assert function["Environment"] == {"Variables": {"LOG_LEVEL": "INFO", "SCHEDULE_TABLE": {"Ref": table}}}
-    # A wait for SES longer than one invocation is handed on; CloudFormation's maximum bounds it.
+    queue = next(iter(template.find_resources("AWS::SQS::Queue")))
+    assert function["Environment"] == {
+        "Variables": {"LOG_LEVEL": "INFO", "TABLE_NAME": {"Ref": table}, "QUEUE_URL": {"Ref": queue}}
+    }
+    # A resource waits its turn at SES in the queue for as long as CloudFormation waits: its maximum.
     assert only(template, RESOURCE_TYPE)["Properties"]["ServiceTimeout"] == "3600"
 
 
-def test_the_schedule_table_is_on_demand_and_goes_with_the_stack() -> None:
+def test_the_table_is_on_demand_and_goes_with_the_stack() -> None:
     stack = make_stack()
     tracking(stack)
     table = only(template_of(stack), "AWS::DynamoDB::Table")
     assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
     assert table["Properties"]["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert table["DeletionPolicy"] == "Delete"
-    # Claims on hand-ons expire by themselves (lambda_handler/schedule.py).
+    # The records of requests expire by themselves (lambda_handler/store.py).
     assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires", "Enabled": True}
+
+
+def test_waits_for_ses_are_a_fifo_queue_the_function_drains_one_batch_at_a_time() -> None:
+    stack = make_stack()
+    tracking(stack)
+    template = template_of(stack)
+    queue = only(template, "AWS::SQS::Queue")
+    assert queue["Properties"] == {
+        "FifoQueue": True,
+        "ContentBasedDeduplication": False,
+        # Six times the function's timeout, as Lambda advises for an SQS event source.
+        "VisibilityTimeout": 360,
+        "MessageRetentionPeriod": 7200,
+        "SqsManagedSseEnabled": True,
+    }
+    mapping = only(template, "AWS::Lambda::EventSourceMapping")
+    assert mapping["Properties"]["BatchSize"] == 10
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 2}
+    # Lambda tries a failed event twice more, and drops one CloudFormation no longer waits for.
+    invoke_config = only(template, "AWS::Lambda::EventInvokeConfig")["Properties"]
+    assert (invoke_config["MaximumRetryAttempts"], invoke_config["MaximumEventAgeInSeconds"]) == (2, 3600)
+    # No reserved concurrency: an account at the default quota of 10 can set none.
+    assert "ReservedConcurrentExecutions" not in only(template, "AWS::Lambda::Function")["Properties"]
 
 
 def test_the_role_holds_exactly_the_actions_the_handler_uses() -> None:
@@ -173,7 +200,7 @@ def test_the_role_holds_exactly_the_actions_the_handler_uses() -> None:
     statements = default_policy(template)
     log_group = next(iter(template.find_resources("AWS::Logs::LogGroup")))
     table = next(iter(template.find_resources("AWS::DynamoDB::Table")))
-    function = next(iter(template.find_resources("AWS::Lambda::Function")))
+    queue = next(iter(template.find_resources("AWS::SQS::Queue")))
 
     assert statements == [
         {
@@ -198,20 +225,24 @@ def test_the_role_holds_exactly_the_actions_the_handler_uses() -> None:
             "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/*"},
         },
         {
-            "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             "Effect": "Allow",
             "Resource": {"Fn::GetAtt": [table, "Arn"]},
         },
+        {
+            "Action": [
+                "sqs:SendMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+            ],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+        },
     ]
-    # The function may invoke itself alone, to hand a long wait on.
-    (hand_on,) = [
-        resource["Properties"]["PolicyDocument"]["Statement"]
-        for name, resource in template.find_resources("AWS::IAM::Policy").items()
-        if "HandOnPolicy" in name
-    ]
-    assert hand_on == [
-        {"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": {"Fn::GetAtt": [function, "Arn"]}}
-    ]
+    # One policy: the function invokes nothing, and the queue's mapping polls with the role.
+    template.resource_count_is("AWS::IAM::Policy", 1)
 
 
 def test_attributes_come_from_the_resource_and_the_cname_target_from_the_deploy_region() -> None:
@@ -298,20 +329,26 @@ def test_the_bundle_holds_the_handler_and_crhelper_and_nothing_compiled(tmp_path
         "crhelper/resource_helper.py",
         "crhelper/utils.py",
         "lambda_handler/__init__.py",
+        "lambda_handler/budget.py",
         "lambda_handler/delivery.py",
+        "lambda_handler/entry.py",
+        "lambda_handler/environment.py",
         "lambda_handler/errors.py",
         "lambda_handler/grants.py",
-        "lambda_handler/handoff.py",
         "lambda_handler/helper.py",
         "lambda_handler/index.py",
+        "lambda_handler/lifecycle.py",
         "lambda_handler/names.py",
+        "lambda_handler/operation.py",
         "lambda_handler/pacing.py",
         "lambda_handler/physical_ids.py",
         "lambda_handler/properties.py",
-        "lambda_handler/provider.py",
+        "lambda_handler/queue.py",
         "lambda_handler/redaction.py",
-        "lambda_handler/schedule.py",
+        "lambda_handler/run.py",
         "lambda_handler/ses.py",
+        "lambda_handler/store.py",
+        "lambda_handler/worker.py",
     ]
     source = Path(_bundle.HANDLER_DIR, "index.py").read_text()
     assert (asset / "lambda_handler" / "index.py").read_text() == source

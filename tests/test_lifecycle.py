@@ -3,27 +3,18 @@ in-process, SES is moto's server over HTTP, the answer goes to an HTTPS endpoint
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 
-from cdk_ses_tracking_options.lambda_handler import grants, handoff, index
-from cdk_ses_tracking_options.lambda_handler.handoff import PACING_KEY
-from cdk_ses_tracking_options.lambda_handler.pacing import Booking, HandOffNeeded, Pacer
-from cdk_ses_tracking_options.lambda_handler.provider import TrackingOptionsProvider
-from cdk_ses_tracking_options.lambda_handler.ses import SesTracking
+from cdk_ses_tracking_options.lambda_handler import budget, index
 from tests.adopt_scenarios import SCENARIOS, Harness
 from tests.bad_input import BAD_INPUT, MAX_REASON, props
 from tests.cfn import ResponseEndpoint, event, physical_id
 from tests.conftest import Invoke, LambdaContext
-from tests.loopback import SCHEDULE_TABLE
-from tests.ses_emulator import REGION, SesEmulator
+from tests.ses_emulator import SesEmulator
 
 
 def tracking_calls(ses: SesEmulator) -> list[str]:
@@ -97,7 +88,7 @@ def test_fails_create_with_unverified_domain(invoke: Invoke, endpoint: ResponseE
 @pytest.fixture
 def short_grace(monkeypatch: pytest.MonkeyPatch) -> None:
     """A denial that stays is tried again for 10 s (lambda_handler/grants.py); these tests need only its end."""
-    monkeypatch.setattr(grants, "ACCESS_DENIED_GRACE", 1.5)
+    monkeypatch.setattr(budget, "ACCESS_DENIED_GRACE", 1.5)
 
 
 def test_a_denial_that_clears_is_tried_again(invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator) -> None:
@@ -107,7 +98,7 @@ def test_a_denial_that_clears_is_tried_again(invoke: Invoke, endpoint: ResponseE
     answer = invoke(event("Create", endpoint, props()))
     # THEN the call was tried again until the grant arrived
     assert answer.status == "SUCCESS"
-    outcomes = [call.outcome for call in ses.middleware.calls if call.operation.startswith("Create")]
+    outcomes = [c.outcome for c in ses.middleware.calls if c.operation == "CreateConfigurationSetTrackingOptions"]
     assert outcomes == ["deny", "deny", "passed"]
 
 
@@ -405,27 +396,7 @@ def test_fails_update_near_the_deadline_without_calling_ses_and_keeps_the_id(
     assert answer.status == "FAILED"
     assert answer.physical_id == pid
     assert answer.reason.startswith("SES did not complete UpdateConfigurationSetTrackingOptions for 'marketing'")
-    assert ses.middleware.calls == []
-
-
-def test_the_last_resort_timer_answers_failed_with_the_events_physical_id(
-    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A stall outside SES (which has its own deadline guard) cannot be produced for real: stub one.
-    class Stalled:
-        def delete(self, *_args: object) -> None:
-            time.sleep(6)
-
-    monkeypatch.setattr(index, "_provider", Stalled)
-    request = event("Delete", endpoint, props(), physical_id=physical_id("marketing"))
-    started = time.monotonic()
-    index.handler(request, LambdaContext(timeout=4))
-    answer = endpoint.wait(request["RequestId"], timeout=1)
-    assert answer is not None
-    assert answer.status == "FAILED"
-    assert answer.physical_id == physical_id("marketing")
-    assert answer.reason == "The provider function ran out of time before SES answered; deploy again"
-    assert answer.received - started < 4, "the answer must arrive before the function's deadline"
+    assert ses.ses_calls == []
 
 
 def test_answer_is_retried_when_the_endpoint_fails_the_first_put(
@@ -477,7 +448,7 @@ def test_fails_bad_input_with_a_reason_naming_the_property_and_changes_nothing(
     assert answer.status == "FAILED"
     assert answer.reason.startswith(reason), answer.reason
     assert len(answer.reason) < MAX_REASON
-    assert ses.middleware.calls == []
+    assert ses.ses_calls == []
     assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
     if request_type == "Update":
         assert answer.physical_id == pid
@@ -504,7 +475,7 @@ def test_transient_ses_faults_are_retried(
     answer = invoke(event("Create", endpoint, props()))
     assert answer.status == "SUCCESS"
     assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
-    outcomes = [call.outcome for call in ses.middleware.calls if call.operation.startswith("Create")]
+    outcomes = [c.outcome for c in ses.middleware.calls if c.operation == "CreateConfigurationSetTrackingOptions"]
     assert outcomes == [fault, fault, "passed"]
 
 
@@ -518,7 +489,7 @@ def test_a_create_whose_answer_was_lost_is_recognised_as_this_stacks(
     # THEN it reads them, finds exactly what it asked for, and manages them as its own
     assert answer.status == "SUCCESS"
     assert answer.physical_id == physical_id("marketing")
-    operations = [(c.operation, c.outcome) for c in ses.middleware.calls if c.operation != ""]
+    operations = [(c.operation, c.outcome) for c in ses.ses_calls]
     assert operations == [
         ("CreateConfigurationSetTrackingOptions", "lost"),
         ("CreateConfigurationSetTrackingOptions", "passed"),
@@ -560,6 +531,7 @@ def test_fails_create_whose_answer_was_lost_on_a_set_with_foreign_options(
     assert ses.tracking("marketing") == {"CustomRedirectDomain": "theirs.example.com"}
 
 
+@pytest.mark.usefixtures("fast_pacing")
 def test_throttling_is_retried_past_botocores_attempts(
     invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
 ) -> None:
@@ -567,16 +539,19 @@ def test_throttling_is_retried_past_botocores_attempts(
     assert invoke(event("Create", endpoint, props())).status == "SUCCESS"
 
 
-def test_fails_when_throttling_outlasts_the_time_left(
+def test_fails_when_throttling_outlasts_the_service_timeout(
     invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
 ) -> None:
+    # GIVEN SES throttling every call, and a resource CloudFormation waits for 65 s (answers are due 60 s before)
     ses.middleware.inject("throttle", operation="CreateConfigurationSetTrackingOptions", times=1000)
-    answer = invoke(event("Create", endpoint, props()), timeout=30)
+    # WHEN it is created
+    answer = invoke(event("Create", endpoint, props(), service_timeout="65"))
+    # THEN it waited in the queue for its turn, and failed before its ServiceTimeout, saying why
     assert answer.status == "FAILED"
-    assert answer.reason == (
-        "SES throttled CreateConfigurationSetTrackingOptions on 'marketing' until the function had to answer; "
-        "deploy again later"
+    assert answer.reason.startswith("SES's next turn for CreateConfigurationSetTrackingOptions on 'marketing' is "), (
+        answer.reason
     )
+    assert "past this resource's ServiceTimeout" in answer.reason
     assert ses.tracking("marketing") == {}
 
 
@@ -613,78 +588,3 @@ def test_adopting(
         return {**props(name, domain, policy), "AdoptExisting": "true"}
 
     scenario(Harness(invoke, endpoint, ses, adopting, lambda: caplog.text))
-
-
-# --- Hand-ons (the pacing itself: tests/test_pacing.py, tests/test_scale.py) ------------------------
-
-
-def test_a_hand_on_delivered_twice_is_served_once(
-    endpoint: ResponseEndpoint, ses: SesEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # GIVEN a Create handed on to a fresh invocation, with its booked slot come (the schedule table exists)
-    monkeypatch.setenv("SCHEDULE_TABLE", SCHEDULE_TABLE)
-    # the function's SES layer as a fresh environment builds it, with its schedule
-    monkeypatch.setattr(index, "_ses", functools.cache(lambda: SesTracking(index.helper.time_left)))
-    monkeypatch.setattr(index, "_provider", functools.cache(lambda: TrackingOptionsProvider(index._ses())))
-    request = event("Create", endpoint, props())
-    request[PACING_KEY] = {"firstSeen": time.time(), "booking": [time.time(), 1, 0.0], "hops": 1}
-    # WHEN Lambda delivers it twice (asynchronous invocations are delivered at least once)
-    index.handler(dict(request), LambdaContext())
-    index.handler(dict(request), LambdaContext())
-    # THEN one invocation served it: one answer, SUCCESS, and SES changed once
-    answer = endpoint.wait(request["RequestId"], timeout=5)
-    assert answer is not None
-    assert answer.status == "SUCCESS"
-    assert len(endpoint.answers[request["RequestId"]]) == 1
-    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
-    assert tracking_calls(ses) == ["CreateConfigurationSetTrackingOptions"]
-    # AND the claim expires (the table's time to live) once no duplicate can come: a day later
-    claim = boto3.client("dynamodb", endpoint_url=ses.endpoint, region_name=REGION).get_item(
-        TableName=SCHEDULE_TABLE, Key={"pk": {"S": f"hand-on/{request['RequestId']}/1"}}
-    )["Item"]
-    assert int(claim["expires"]["N"]) - time.time() == pytest.approx(24 * 3600, abs=60)
-
-
-class _HandsOnAfterTheRead(Pacer):
-    """Unpaced, except that the call after the operation's first (its read) must wait past this invocation."""
-
-    def before_call(self, time_left: float) -> None:
-        if self._done == 1:
-            raise HandOffNeeded(Booking(time.time(), 1, 0.0), 60.0)
-        super().before_call(time_left)
-
-
-def test_a_delete_handed_on_after_its_read_is_finished_without_reading_again(
-    endpoint: ResponseEndpoint, ses: SesEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # GIVEN options of this stack, and a Delete whose turn after its read comes past the invocation
-    ses.backend.config_sets["marketing"].tracking_options = {"CustomRedirectDomain": "click.example.com"}
-    monkeypatch.setenv("SCHEDULE_TABLE", SCHEDULE_TABLE)
-    first = SesTracking(index.helper.time_left, _HandsOnAfterTheRead(None, clock=time.time, sleep=time.sleep))
-    monkeypatch.setattr(index, "_ses", lambda: first)
-    monkeypatch.setattr(index, "_provider", lambda: TrackingOptionsProvider(first))
-    invoked: list[dict[str, Any]] = []
-
-    class Lambda:
-        def invoke(self, **kwargs: Any) -> None:
-            invoked.append(json.loads(kwargs["Payload"]))
-
-    monkeypatch.setattr(handoff, "lambda_client", Lambda)
-    request = event("Delete", endpoint, props(), physical_id=physical_id("marketing"))
-    # WHEN the first invocation reads, then hands the wait on
-    index.handler(dict(request), LambdaContext())
-    assert endpoint.wait(request["RequestId"], timeout=1) is None
-    (handed,) = invoked
-    assert handed[PACING_KEY]["reads"] == {"marketing": ["click.example.com", None]}
-    # AND the successor, a fresh environment, serves it
-    successor = SesTracking(index.helper.time_left)
-    monkeypatch.setattr(index, "_ses", lambda: successor)
-    monkeypatch.setattr(index, "_provider", lambda: TrackingOptionsProvider(successor))
-    index.handler(handed, LambdaContext())
-    # THEN it deletes on what its predecessor read, without reading again: one read, one delete in all
-    answer = endpoint.wait(request["RequestId"], timeout=5)
-    assert answer is not None
-    assert answer.status == "SUCCESS"
-    assert ses.tracking("marketing") == {}
-    operations = [c.operation for c in ses.middleware.calls if c.operation.endswith(("TrackingOptions", "Set"))]
-    assert operations == ["GetConfigurationSet", "DeleteConfigurationSetTrackingOptions"]

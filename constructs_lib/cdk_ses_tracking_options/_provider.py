@@ -9,16 +9,15 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ._bundle import HANDLER, RUNTIME, provider_code
+from .lambda_handler.budget import FUNCTION_TIMEOUT, MAX_EVENT_AGE, QUEUE_VISIBILITY, SERVICE_TIMEOUT
 
-# One invocation gives up on SES, or hands its wait for a turn on, in time to answer before this.
-FUNCTION_TIMEOUT_SECONDS = 120
-# CloudFormation's longest wait for an answer. Hundreds of resources (and other stacks) share SES's
-# one call a second, so a resource may wait its turn for most of an hour, over many invocations.
-# Sent as CloudFormation sends it.
-SERVICE_TIMEOUT_SECONDS = "3600"
+# CloudFormation's longest wait for an answer, sent as CloudFormation sends it: hundreds of resources (and other
+# stacks) share SES's one call a second, so a resource may wait its turn for most of an hour.
+SERVICE_TIMEOUT_SECONDS = str(SERVICE_TIMEOUT)
 
 # Each stack's provider, found without a lookup in the construct tree.
 _BY_STACK: weakref.WeakKeyDictionary[Stack, TrackingOptionsProvider] = weakref.WeakKeyDictionary()
@@ -40,7 +39,7 @@ SETS_ARN = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configura
 
 
 class TrackingOptionsProvider(Construct):
-    """Role, log group and function; found again, not duplicated, by every construct in the stack."""
+    """Role, log group, table, queue and function; found again, not duplicated, by every construct in the stack."""
 
     ID = "SesTrackingOptionsProvider"
 
@@ -85,26 +84,62 @@ class TrackingOptionsProvider(Construct):
                 ),
             ),
         )
-        # The schedule on which this provider's invocations take turns at SES (lambda_handler/pacing.py).
-        self.schedule = dynamodb.Table(
+        # The provider's state (lambda_handler/store.py): each CloudFormation request's record, so that every event
+        # is answered once, and the lane in which its invocations take turns at SES.
+        self.table = dynamodb.Table(
             self,
-            "Schedule",
+            "State",
             partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             removal_policy=RemovalPolicy.DESTROY,
-            # Hand-on claims (lambda_handler/schedule.py) expire once no duplicate delivery can come.
+            # A request's record expires a day after its event (lambda_handler/budget.py, RECORD_LIFETIME).
             time_to_live_attribute="expires",
         )
-        Validations.of(self.schedule).acknowledge(
+        Validations.of(self.table).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-DDB3",
-                reason="The table holds the provider's pacing schedule, rebuilt by the next SES call, and "
-                "claims on hand-ons that expire within a day: there is nothing to recover to a point in time",
+                reason="The table holds records of CloudFormation requests, which expire within a day, and the "
+                "pacing of the next SES call: there is nothing to recover to a point in time",
             )
         )
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[self.schedule.table_arn]
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                resources=[self.table.table_arn],
+            )
+        )
+        # Operations waiting for their turn at SES (lambda_handler/queue.py): one message group, drained by this
+        # function; a message put back for a while is a wait that holds no execution.
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            fifo=True,
+            content_based_deduplication=False,
+            visibility_timeout=Duration.seconds(QUEUE_VISIBILITY),
+            retention_period=Duration.seconds(2 * SERVICE_TIMEOUT),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        Validations.of(self.queue).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-SQS3",
+                reason="A message stays until its CloudFormation request is answered, and the worker lets it go "
+                "once the request's ServiceTimeout has passed: a dead-letter queue would hold requests "
+                "CloudFormation still waits for, unanswered",
+            )
+        )
+        # The function sends and delays messages; the event source mapping receives and deletes them with the
+        # function's role (Lambda's "Using Lambda with Amazon SQS").
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sqs:SendMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                ],
+                resources=[self.queue.queue_arn],
             )
         )
         self.function = lambda_.Function(
@@ -114,23 +149,37 @@ class TrackingOptionsProvider(Construct):
             handler=HANDLER,
             code=provider_code(),
             role=self.role,
-            timeout=Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
+            timeout=Duration.seconds(FUNCTION_TIMEOUT),
             memory_size=256,
             architecture=lambda_.Architecture.ARM_64,
             log_group=self.log_group,
-            environment={"LOG_LEVEL": "INFO", "SCHEDULE_TABLE": self.schedule.table_name},
+            environment={"LOG_LEVEL": "INFO", "TABLE_NAME": self.table.table_name, "QUEUE_URL": self.queue.queue_url},
             description="CloudFormation provider for SES configuration set tracking options",
         )
-        # An invocation hands a long wait on to a fresh one of itself. A policy of its own, not the
-        # role's default one, which the function depends on: that would make a cycle.
-        self.hand_on_policy = iam.Policy(
+        # CloudFormation invokes the function asynchronously. Lambda tries an event that fails twice more (an
+        # invocation that crashed is resumed from the request's record), and drops one older than the longest
+        # ServiceTimeout: CloudFormation no longer waits for it.
+        self.invoke_config = lambda_.EventInvokeConfig(
             self,
-            "HandOnPolicy",
-            roles=[self.role],
-            statements=[iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.function.function_arn])],
+            "AsyncInvoke",
+            function=self.function,
+            retry_attempts=2,
+            max_event_age=Duration.seconds(MAX_EVENT_AGE),
         )
+        # One message group: one batch at a time reaches the function. 2 is the least MaximumConcurrency allowed.
+        self.mapping = lambda_.EventSourceMapping(
+            self,
+            "QueueMapping",
+            target=self.function,
+            event_source_arn=self.queue.queue_arn,
+            batch_size=10,
+            report_batch_item_failures=True,
+            max_concurrency=2,
+        )
+        # Lambda checks the role's access to the queue when it creates the mapping.
+        self.mapping.node.add_dependency(self.role)
         self.function_arn = self.function.function_arn
         # What the function uses during an event but does not itself depend on: every custom resource depends
         # on these, so that CloudFormation deletes them only after the last TrackingOptions (a resource is
         # deleted only once nothing left depends on it: the DependsOn attribute's documentation).
-        self.used_by_events: list[Construct] = [self.hand_on_policy]
+        self.used_by_events: list[Construct] = [self.mapping, self.invoke_config]

@@ -1,4 +1,5 @@
-"""What each CloudFormation request does to SES, decided from the physical id and the properties."""
+"""What each CloudFormation request does to SES, decided from the physical id and the properties. Decisions only:
+the calls go through SesTracking, which answers those an operation made before from its journal."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import logging
 from .errors import ProviderError
 from .physical_ids import Found, Issued, parse
 from .properties import TrackingProps
-from .ses import Current, SesTracking
+from .ses import Created, Current, SesTracking
 
-__all__ = ["TrackingOptionsProvider"]
+__all__ = ["Lifecycle"]
 
 logger = logging.getLogger(__name__)
 
@@ -21,16 +22,7 @@ def _already_exists(name: str) -> ProviderError:
     )
 
 
-def _policy_to_set(props: TrackingProps, old: TrackingProps | None) -> int:
-    return int(props.https_policy is not None or (old is not None and old.https_policy is not None))
-
-
-def _calls_to_take(props: TrackingProps) -> int:
-    """A Create, its policy, and with adopt_existing the read and switch that adopting may need."""
-    return 1 + int(props.https_policy is not None) + 2 * int(props.adopt_existing)
-
-
-class TrackingOptionsProvider:
+class Lifecycle:
     """The physical id records which set's options this resource manages, and what it adopted there;
     nothing else is ever touched."""
 
@@ -39,8 +31,7 @@ class TrackingOptionsProvider:
 
     def create(self, props: TrackingProps) -> str:
         name = props.configuration_set_name
-        self._ses.plan(_calls_to_take(props))
-        if self._create_options(props):
+        if self._create_options(props) in {Created.NEW, Created.OURS_AFTER_LOST_ANSWER}:
             self._set_policy_of_new_options(props)
             return Issued(name).encode()
         if not props.adopt_existing:
@@ -51,15 +42,12 @@ class TrackingOptionsProvider:
         name = props.configuration_set_name
         issued = parse(physical_resource_id)
         if issued is not None and issued.set_name == name:
-            self._ses.plan(1 + _policy_to_set(props, old))
             self._update_in_place(props, old)
             return physical_resource_id
         # Another set: take it and return its id; CloudFormation then deletes the old id, giving that set
         # back what was adopted there. The new id remembers an adopted old set, for a rollback of this move.
         previous = issued.without_previous() if issued is not None and issued.found is not None else None
-        # A Create there, and (when it has options, as on a rollback) a read of them.
-        self._ses.plan(_calls_to_take(props) + 1)
-        if self._ses.create(name, props.custom_redirect_domain):
+        if self._ses.create(name, props.custom_redirect_domain) is Created.NEW:
             self._set_policy_of_new_options(props)
             return Issued(name, previous=previous).encode()
         current = self._ses.current(name)
@@ -87,8 +75,6 @@ class TrackingOptionsProvider:
                 "Physical id names set %s, the properties set %s: left both alone", name, props.configuration_set_name
             )
             return
-        # A read, then a delete or a give-back.
-        self._ses.plan(2 if props is not None else 1)
         if props is None:
             if issued.found is not None:
                 logger.warning("Set %s: no readable properties to tell our options from others'; left", name)
@@ -146,26 +132,25 @@ class TrackingOptionsProvider:
         name, domain = props.configuration_set_name, props.custom_redirect_domain
         if not self._ses.update(name, domain):
             logger.info("Tracking options of %s were removed outside this stack; creating them again", name)
-            if not self._create_options(props):
+            if self._create_options(props) is Created.EXISTED:
                 raise _already_exists(name)
         if props.https_policy is not None or (old is not None and old.https_policy is not None):
             # Dropping the prop returns the set to SES's default policy.
             self._ses.put_policy(name, domain, props.https_policy or "OPTIONAL")
 
-    def _create_options(self, props: TrackingProps) -> bool:
-        """Create the set's options; also True when SES refuses a retry because the attempt before it
-        created them and its answer was lost: the set then holds exactly the domain asked for."""
+    def _create_options(self, props: TrackingProps) -> Created:
+        """Create the set's options: NEW; OURS_AFTER_LOST_ANSWER when SES refuses them as existing after an attempt
+        that may have made them, and the set holds exactly the domain asked for; EXISTED otherwise."""
         name, domain = props.configuration_set_name, props.custom_redirect_domain
-        if self._ses.create(name, domain):
-            return True
+        created = self._ses.create(name, domain)
         # Adopting, options found are recorded and given back on delete: never destructive, even if ours.
-        if not self._ses.maybe_applied or props.adopt_existing:
-            return False
+        if created is not Created.EXISTED_AFTER_RETRY or props.adopt_existing:
+            return Created.EXISTED if created is Created.EXISTED_AFTER_RETRY else created
         current = self._ses.current(name)
         if current is None or current.domain is None or current.domain.lower() != domain.lower():
-            return False
+            return Created.EXISTED
         logger.info("Set %s holds the options that an attempt whose answer was lost created", name)
-        return True
+        return Created.OURS_AFTER_LOST_ANSWER
 
     def _set_policy_of_new_options(self, props: TrackingProps) -> None:
         """Options created a moment ago get their policy, or are removed again if that fails."""

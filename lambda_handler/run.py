@@ -1,0 +1,81 @@
+"""Running one operation until it has its answer or must wait for SES: the same for an event that found SES
+idle (entry.py) and for one the worker takes from the queue (worker.py)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from .errors import ProviderError
+from .lifecycle import Lifecycle
+from .operation import Operation
+from .pacing import PauseForSes
+from .properties import TrackingProps, parse_properties
+from .ses import SesTracking
+from .store import Answer
+
+__all__ = ["Finished", "Paused", "failed", "run"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Finished:
+    operation: Operation
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class Paused:
+    """SES's next turn is `wait` seconds away: the operation, with what it has done, waits in the queue."""
+
+    operation: Operation
+    wait: float
+
+
+def _props_or_none(props: object) -> TrackingProps | None:
+    try:
+        return parse_properties(props)
+    except ProviderError:
+        return None
+
+
+def _never_issued(operation: Operation) -> str:
+    """The physical id of a Create that failed with nothing made: one this provider never issues, the same
+    however often the answer is sent."""
+    stack = str(operation.event.get("StackId", "")).split("/")
+    return f"{stack[1] if len(stack) > 1 else 'stack'}_{operation.logical_id}_{operation.request_id[:8].upper()}"
+
+
+def failed(operation: Operation, reason: str, physical_id: str | None = None) -> Answer:
+    """A FAILED answer: with the id of anything SES holds for it, else the event's own (a Create's: never issued)."""
+    return Answer("FAILED", physical_id or operation.physical_id or _never_issued(operation), reason)
+
+
+def _decide(operation: Operation, lifecycle: Lifecycle) -> Answer:
+    event = operation.event
+    if operation.request_type == "Delete":
+        lifecycle.delete(operation.physical_id, _props_or_none(event.get("ResourceProperties")))
+        return Answer("SUCCESS", operation.physical_id)
+    props = parse_properties(event.get("ResourceProperties"))
+    if operation.request_type == "Create":
+        physical_id = lifecycle.create(props)
+    else:
+        old = _props_or_none(event.get("OldResourceProperties"))
+        physical_id = lifecycle.update(operation.physical_id, props, old)
+    data = {"ConfigurationSetName": props.configuration_set_name, "CustomRedirectDomain": props.custom_redirect_domain}
+    return Answer("SUCCESS", physical_id, data=data)
+
+
+def run(ses: SesTracking) -> Finished | Paused:
+    """The operation SesTracking carries, decided and made at SES as far as it can go now."""
+    try:
+        answer = _decide(ses.operation, Lifecycle(ses))
+    except PauseForSes as pause:
+        return Paused(ses.operation, pause.wait)
+    except ProviderError as error:
+        answer = failed(ses.operation, str(error), error.physical_id)
+    except Exception as error:
+        logger.exception("Unexpected failure")
+        answer = failed(ses.operation, f"Unexpected {type(error).__name__} in the provider: {error}"[:255])
+    return Finished(ses.operation, answer)
