@@ -214,7 +214,7 @@ class MemoryStore:
             item = self._requests.get(request_id)
             if item is None:
                 return Claim(Found.MISSING)
-            if item.get("holder") == holder:
+            if item.get("holder") == holder and item["state"] == "running":
                 return Claim(Found.OURS, item["op"])
             return self._settle(item, holder, lease, now, take_queued=True)
 

@@ -94,12 +94,19 @@ def _another_delivery(operation: Operation, claim: Claim, now: float, env: Envir
         if not claim.delivered and claim.until <= now:
             logger.info("Request %s was answered by an invocation that stopped; sending its answer again", request)
             return claim.answer
+        if not claim.delivered:
+            # Its holder is sending it, or stopped before it could: the queue comes back to see.
+            env.queue.send(request)
         logger.info("Request %s is answered already: a second delivery", request)
     elif claim.found is Found.QUEUED:
         # In case the invocation that queued it stopped before sending the message: SQS drops a duplicate.
         env.queue.send(request)
         logger.info("Request %s waits in the queue: a second delivery", request)
     else:
+        # Most likely a duplicate while the holder runs; but if the holder crashed and this is Lambda's retry,
+        # come early, its work must not be left: the queue brings the request back to the worker, which takes
+        # it over once the holder's lease ends (or finds it answered).
+        env.queue.send(request)
         logger.info("Request %s is being served by another invocation: a second delivery", request)
     return None
 

@@ -163,7 +163,8 @@ class DynamoStore:
             ),
             "Recording the request",
         )
-        if found is None or _text(found, "holder") == holder:
+        if found is None or (_text(found, "holder") == holder and _text(found, "state") == "running"):
+            # Written now, or by this call's own first attempt, whose answer was lost.
             return Claim(Found.OURS, operation)
         return self._settle(found, holder, lease, now, take_queued=False)
 
@@ -174,7 +175,8 @@ class DynamoStore:
         ).get("Item")
         if not item:
             return Claim(Found.MISSING)
-        if _text(item, "holder") == holder:
+        if _text(item, "holder") == holder and _text(item, "state") == "running":
+            # This invocation took it already (a message delivered twice in one batch is answered by then).
             return Claim(Found.OURS, Operation.decode(str(_text(item, "op"))))
         return self._settle(dict(item), holder, lease, now, take_queued=True)
 

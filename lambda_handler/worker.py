@@ -116,9 +116,13 @@ def _settled(
 ) -> float | None:
     """A message of a request the worker cannot take: to come back when its holder's lease ends, or let go."""
     if claim.found is Found.BUSY:
-        return claim.until - now
+        # Its holder is most likely at SES now and answers within seconds; the message comes back to see.
+        return min(claim.until - now, HOLD_LIMIT)
     if claim.found is Found.ANSWERED:
-        if claim.operation is not None and claim.answer is not None and not claim.delivered and claim.until <= now:
+        if claim.operation is not None and claim.answer is not None and not claim.delivered:
+            if claim.until > now:
+                # Its holder is sending the answer, or stopped before it could: come back to see.
+                return min(claim.until - now, HOLD_LIMIT)
             logger.info("Request %s was answered by an invocation that stopped; sending its answer again", request_id)
             send(claim.operation.event, claim.answer)
     else:

@@ -19,14 +19,23 @@ import boto3
 import pytest
 from aws_cdk import aws_ses as ses_lib
 
-from cdk_ses_tracking_options.lambda_handler.environment import QUEUE_VARIABLE
+from cdk_ses_tracking_options.lambda_handler.environment import QUEUE_VARIABLE, TABLE_VARIABLE
+from cdk_ses_tracking_options.lambda_handler.store import DynamoStore
 from tests.adopt_scenarios import SCENARIOS, Harness
 from tests.bad_input import BAD_INPUT, MAX_REASON
 from tests.cfn import Answer, ResponseEndpoint, event, physical_id
 from tests.conftest import answered
 from tests.event_source import EventSourceMapping
-from tests.lambda_runtime import FunctionCrashedError, FunctionProcess, FunctionSpec, LambdaService, lambda_python
-from tests.loopback import QUEUE_VISIBILITY
+from tests.lambda_runtime import (
+    Concurrency,
+    FunctionCrashedError,
+    FunctionProcess,
+    FunctionSpec,
+    LambdaService,
+    LambdaTimes,
+    lambda_python,
+)
+from tests.loopback import QUEUE_VISIBILITY, create_queue, create_state_table
 from tests.ses_emulator import REGION, SesEmulator, TokenBucket
 from tests.synthesized import Synthesized, synthesize
 
@@ -403,3 +412,138 @@ def test_a_bundle_missing_a_module_fails_at_init(spec: FunctionSpec, tmp_path: P
         function.stop()
     assert "crhelper" in str(crashed.value)
 
+
+# --- Exactly once, through crashes and the concurrency quota -----------------------------------------
+
+# Where an invocation dies: just after the service applied this call, before its answer reaches the function.
+# Each as (operation, a part of the body only that call has); the case's own table, queue or set is matched too.
+STRAIGHT_STEPS = {
+    "claim of the request": ("PutItem", b'"attribute_not_exists(pk)"'),
+    "take of the SES lane": ("UpdateItem", b"#until = :until"),
+    "SES's Create": ("CreateConfigurationSetTrackingOptions", b""),
+    "record of what SES did": ("UpdateItem", b"version = :version"),
+    "record of the answer": ("UpdateItem", b":answered"),
+    "record of the delivery": ("UpdateItem", b"delivered = :yes"),
+}
+QUEUED_STEPS = {
+    "queueing of the request": ("UpdateItem", b":queued"),
+    "message to the queue": ("SendMessage", b""),
+    "worker's take of the request": ("UpdateItem", b":running"),
+    "worker's SES Create": ("CreateConfigurationSetTrackingOptions", b""),
+    "worker's record of the answer": ("UpdateItem", b":answered"),
+}
+CRASHES = [*(("straight", name) for name in STRAIGHT_STEPS), *(("queued", name) for name in QUEUED_STEPS)]
+# Lambda's waits a tenth as long: its retry of a failed invocation then comes while the crashed invocation's
+# lease (its timeout, 60 s) still runs, so the takeover goes through the queue (on AWS the retry comes after).
+CRASH_TIMES = LambdaTimes(0.1)
+# A crashed batch's messages come back after this (the construct's 360 s, short).
+CRASH_VISIBILITY = 5.0
+
+
+@dataclasses.dataclass
+class _Provider:
+    """One case's provider: its function, table and queue, as a stack of its own has them."""
+
+    service: LambdaService
+    mapping: EventSourceMapping
+    table: str
+    queue_url: str
+    set_name: str
+    lane_store: Any
+
+
+def _provider(spec: FunctionSpec, ses: SesEmulator, work: Path, number: int) -> _Provider:
+    table, set_name = f"state-{number:02d}", f"crash-{number:02d}"
+    create_state_table(ses, table)
+    url, arn = create_queue(ses, f"requests-{number:02d}.fifo", visibility=CRASH_VISIBILITY)
+    ses.backend.create_configuration_set(set_name)
+    own = dataclasses.replace(spec, environment={**spec.environment, TABLE_VARIABLE: table, QUEUE_VARIABLE: url})
+    service = LambdaService(lambda n: FunctionProcess(own, work / f"crash{number}-{n}.log"), times=CRASH_TIMES)
+    client = boto3.client("sqs", endpoint_url=ses.endpoint, region_name=REGION)
+    mapping = EventSourceMapping(client, url, arn, service.invoke_sync, visibility_timeout=CRASH_VISIBILITY)
+    return _Provider(service, mapping, table, url, set_name, DynamoStore(table))
+
+
+def test_an_invocation_that_crashes_at_any_step_leaves_work_that_is_resumed_once(
+    spec: FunctionSpec, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized], tmp_path: Path
+) -> None:
+    # GIVEN for each step a provider whose invocation dies just after that call was applied, before its answer
+    # (every case at once, each its own provider, so that the test takes one lease, not one per case)
+    providers = [_provider(spec, ses, tmp_path, number) for number in range(len(CRASHES))]
+    requests, crashed = [], []
+    for provider, (path, name) in zip(providers, CRASHES, strict=True):
+        operation, matching = (STRAIGHT_STEPS | QUEUED_STEPS)[name]
+        own = {"Create": provider.set_name, "SendMessage": provider.queue_url.rsplit("/", 1)[-1]}.get(
+            operation.removesuffix("ConfigurationSetTrackingOptions"), provider.table
+        )
+
+        def crash(provider: _Provider = provider, name: str = name) -> None:
+            crashed.append(name)
+            provider.service.kill_running()
+
+        ses.middleware.inject("crash", operation=operation, matching=(matching, own.encode()), then=crash)
+        if path == "queued":
+            now = time.time()
+            provider.lane_store.take_lane("another-request", now, now + 10.0)
+        props = {**properties(stacks), "ConfigurationSetName": provider.set_name}
+        requests.append(event("Create", endpoint, props))
+    try:
+        # WHEN CloudFormation sends each Create (Lambda tries a failed invocation again; the queue gives a
+        # crashed batch's messages back)
+        for provider, request in zip(providers, requests, strict=True):
+            provider.mapping.start()
+            provider.service.invoke_async(request)
+        answers = [endpoint.wait(request["RequestId"], timeout=150) for request in requests]
+        time.sleep(CRASH_VISIBILITY)
+    finally:
+        for provider in providers:
+            provider.mapping.stop()
+            provider.service.close()
+    # THEN every crash came, and the work each left was resumed: one SUCCESS each, the options in SES
+    assert sorted(crashed) == sorted(name for _, name in CRASHES), "a crash never came"
+    for (path, name), provider, request, answer in zip(CRASHES, providers, requests, answers, strict=True):
+        case = f"{path}, crashed after the {name}"
+        assert answer is not None, f"{case}: never answered"
+        assert answer.status == "SUCCESS", f"{case}: {answer.reason}"
+        assert [a.status for a in endpoint.answers[request["RequestId"]]] == ["SUCCESS"], case
+        assert ses.tracking(provider.set_name) == {"CustomRedirectDomain": "click.example.com"}, case
+    # AND nothing was undone to be done again
+    assert not [c for c in ses.ses_calls if c.operation.startswith("Delete")]
+
+
+def test_throttled_by_the_accounts_concurrency_every_event_is_answered_once(
+    spec: FunctionSpec, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized], tmp_path: Path
+) -> None:
+    # GIVEN an account that runs one execution at a time, and ten Creates sent at once
+    synthesized = stacks(count=10)
+    requests = []
+    for number in range(10):
+        if number:
+            ses.backend.create_configuration_set(f"marketing{number}")
+        requests.append(event("Create", endpoint, synthesized.resource_properties(f"Tracking{number}")))
+    concurrency = Concurrency(1)
+    made = LambdaService(
+        lambda n: FunctionProcess(spec, tmp_path / f"function{n}.log"), concurrency=concurrency, times=LambdaTimes(0.1)
+    )
+    client = boto3.client("sqs", endpoint_url=ses.endpoint, region_name=REGION)
+    url = os.environ[QUEUE_VARIABLE]
+    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    mapping = EventSourceMapping(client, url, arn, made.invoke_sync, visibility_timeout=QUEUE_VISIBILITY).start()
+    ses.middleware.bucket = TokenBucket(rate=2.0)
+    try:
+        # WHEN CloudFormation sends them, and Lambda throttles what the quota does not allow
+        for request in requests:
+            made.invoke_async(request)
+        answers = [endpoint.wait(request["RequestId"], timeout=120) for request in requests]
+        time.sleep(1.0)
+    finally:
+        ses.middleware.bucket = None
+        mapping.stop()
+        made.close()
+    # THEN the throttled events and batches were tried again until served: each answered SUCCESS, once
+    assert concurrency.peak == 1
+    assert concurrency.throttles > 0, "the quota never throttled"
+    assert all(answer is not None and answer.status == "SUCCESS" for answer in answers), answers
+    assert all(len(endpoint.answers[request["RequestId"]]) == 1 for request in requests)
+    assert all(ses.tracking(r["ResourceProperties"]["ConfigurationSetName"]) for r in requests)
+    assert made.dropped == []

@@ -1,0 +1,180 @@
+"""Every event is answered exactly once, and SES changed by it once: under duplicate deliveries of an event or of a
+queued message, writes applied whose answers were lost, events and messages that come after CloudFormation has
+stopped waiting. The handler runs in-process; SES, DynamoDB and SQS are moto's server over HTTP, and their faults
+are injected on the wire. (Crashes and the concurrency quota, which need the function's own processes, are in
+test_exactly_once_runtime.py.)"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from cdk_ses_tracking_options.lambda_handler import environment, index
+from tests.bad_input import props
+from tests.cfn import ResponseEndpoint, event
+from tests.conftest import Invoke, LambdaContext, answered
+from tests.event_source import EventSourceMapping
+from tests.ses_emulator import SesEmulator
+
+# The provider's writes, as they look on the wire: (operation, a part of the request body only that write has).
+WRITES = {
+    "claim of the request": ("PutItem", b'"attribute_not_exists(pk)"'),
+    "take of the SES lane": ("UpdateItem", b"#until = :until"),
+    "record of what SES did": ("UpdateItem", b"version = :version"),
+    "record of the answer": ("UpdateItem", b":answered"),
+    "record of the delivery": ("UpdateItem", b"delivered = :yes"),
+    "release of the SES lane": ("UpdateItem", b"REMOVE holder"),
+    "SES's Create": ("CreateConfigurationSetTrackingOptions", b""),
+    "SES's Put": ("PutConfigurationSetTrackingOptions", b""),
+}
+QUEUED_WRITES = {
+    **WRITES,
+    "queueing of the request": ("UpdateItem", b":queued"),
+    "message to the queue": ("SendMessage", b""),
+    "take of the queued request": ("UpdateItem", b":running"),
+}
+
+
+def hold_lane(seconds: float) -> None:
+    """Another request at SES for `seconds`: a Create that comes now waits in the queue."""
+    now = time.time()
+    environment.from_variables().store.take_lane("another-request", now, now + seconds)
+
+
+def answers_to(endpoint: ResponseEndpoint, request: dict[str, Any]) -> list[str]:
+    return [answer.status for answer in endpoint.answers.get(request["RequestId"], [])]
+
+
+def create_props(policy: bool) -> dict[str, Any]:
+    # With an HTTPS policy the Create takes SES's v1 Create, then v2's Put: both writes are on the path.
+    return props(policy="REQUIRE") if policy else props()
+
+
+@pytest.mark.parametrize(
+    ("write", "queued"),
+    [
+        *(pytest.param(write, False, id=f"straight-{write}") for write in WRITES),
+        *(pytest.param(write, True, id=f"queued-{write}") for write in QUEUED_WRITES),
+    ],
+)
+def test_a_write_applied_whose_answer_was_lost_recognises_itself(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator, write: str, queued: bool
+) -> None:
+    # GIVEN a write the service applies, then drops the connection before its answer (botocore sends it again)
+    operation, matching = QUEUED_WRITES[write]
+    ses.middleware.inject("lost", operation=operation, matching=matching)
+    if queued:
+        hold_lane(1.0)
+    request = event("Create", endpoint, create_props(policy=True))
+    # WHEN the Create is served, straight or from the queue
+    answer = invoke(request)
+    # THEN the retried write recognised itself: one SUCCESS, and SES holds the options
+    assert [c.outcome for c in ses.middleware.calls if c.outcome == "lost"] == ["lost"], "the fault never fired"
+    assert answer.status == "SUCCESS", answer.reason
+    assert answers_to(endpoint, request) == ["SUCCESS"]
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com", "HttpsPolicy": "REQUIRE"}
+
+
+def test_a_duplicate_event_while_the_first_waits_in_the_queue_is_answered_once(
+    endpoint: ResponseEndpoint, ses: SesEmulator, queue_mapping: EventSourceMapping
+) -> None:
+    # GIVEN a Create waiting in the queue for its turn at SES
+    hold_lane(1.0)
+    request = event("Create", endpoint, props())
+    index.handler(request, LambdaContext())
+    assert endpoint.wait(request["RequestId"], timeout=0) is None
+    # WHEN CloudFormation's event is delivered again
+    index.handler(dict(request), LambdaContext())
+    # THEN the request is run once, and answered once
+    answer = answered(endpoint, queue_mapping, request["RequestId"], within=30)
+    assert answer is not None
+    assert answer.status == "SUCCESS"
+    while queue_mapping.poll_once():
+        pass
+    assert answers_to(endpoint, request) == ["SUCCESS"]
+    assert [c.operation for c in ses.ses_calls] == ["CreateConfigurationSetTrackingOptions"]
+
+
+@pytest.mark.parametrize("request_type", ["Create", "Update", "Delete"])
+def test_an_event_delivered_again_after_its_answer_is_not_answered_again(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator, request_type: str
+) -> None:
+    # GIVEN an event served and answered
+    if request_type != "Create":
+        invoke(event("Create", endpoint, props()))
+    request = event(
+        request_type,
+        endpoint,
+        props(domain="links.example.com") if request_type == "Update" else props(),
+        physical_id=None if request_type == "Create" else "ses-tracking-options/marketing",
+        old_properties=props() if request_type == "Update" else None,
+    )
+    first = invoke(request)
+    assert first.status == "SUCCESS"
+    calls = len(ses.ses_calls)
+    # WHEN Lambda delivers it again (its asynchronous queue delivers at least once)
+    index.handler(dict(request), LambdaContext())
+    # THEN CloudFormation gets nothing more and SES sees nothing
+    assert answers_to(endpoint, request) == ["SUCCESS"]
+    assert len(ses.ses_calls) == calls
+
+
+def test_a_queued_message_delivered_twice_is_served_once(
+    endpoint: ResponseEndpoint, ses: SesEmulator, queue_mapping: EventSourceMapping
+) -> None:
+    # GIVEN a Create waiting in the queue
+    hold_lane(0.5)
+    request = event("Create", endpoint, props())
+    index.handler(request, LambdaContext())
+    time.sleep(0.6)
+    client, url = queue_mapping._client, queue_mapping.queue_url
+    messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert len(messages) == 1
+    record = {
+        "messageId": messages[0]["MessageId"],
+        "receiptHandle": messages[0]["ReceiptHandle"],
+        "body": messages[0]["Body"],
+        "attributes": messages[0]["Attributes"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_mapping.queue_arn,
+    }
+    # WHEN the event source mapping delivers its message twice, in one batch and then again (at least once)
+    first = index.handler({"Records": [record, dict(record)]}, LambdaContext())
+    again = index.handler({"Records": [record]}, LambdaContext())
+    # THEN the request was run once and answered once; nothing comes back
+    assert first == {"batchItemFailures": []}
+    assert again == {"batchItemFailures": []}
+    assert answers_to(endpoint, request) == ["SUCCESS"]
+    assert [c.operation for c in ses.ses_calls] == ["CreateConfigurationSetTrackingOptions"]
+
+
+def test_an_event_that_comes_after_its_service_timeout_changes_nothing(
+    endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    # GIVEN a Create CloudFormation sent an hour and a minute ago (Lambda keeps an event up to its
+    # MaximumEventAge; CloudFormation fails the resource once its ServiceTimeout, an hour, has passed)
+    request = event("Create", endpoint, props(), service_timeout="3600", signed=time.time() - 3660)
+    # WHEN it is delivered now
+    index.handler(request, LambdaContext())
+    # THEN SES is not called and nothing is answered: CloudFormation has already failed the resource
+    assert ses.ses_calls == []
+    assert ses.tracking("marketing") == {}
+    assert endpoint.wait(request["RequestId"], timeout=0.5) is None
+
+
+def test_a_message_that_comes_after_its_service_timeout_changes_nothing(
+    endpoint: ResponseEndpoint, ses: SesEmulator, queue_mapping: EventSourceMapping
+) -> None:
+    # GIVEN a Create queued with two seconds of its ServiceTimeout left
+    hold_lane(3.0)
+    request = event("Create", endpoint, props(), service_timeout="3600", signed=time.time() - 3598)
+    index.handler(request, LambdaContext())
+    # WHEN its message is delivered once the ServiceTimeout has passed
+    time.sleep(3.0)
+    assert answered(endpoint, queue_mapping, request["RequestId"], within=3) is None
+    # THEN SES was never called, and the message is gone
+    assert ses.ses_calls == []
+    assert ses.tracking("marketing") == {}
+    assert not queue_mapping.poll_once()
