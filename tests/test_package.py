@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "cdk_ses_tracking_options"
-HANDLER_MODULES = ("index", "errors", "names", "properties", "provider", "ses", "helper", "delivery", "redaction")
+HANDLER_MODULES = ("index", "entry", "worker", "lifecycle", "ses", "store", "queue", "operation", "helper", "delivery")
 APP = """
 import aws_cdk as cdk
 from aws_cdk import aws_ses as ses
@@ -44,7 +44,8 @@ packages = ["lambda_handler"]
 """
 NEIGHBOUR_INDEX = "WHOSE = 'neighbour'\n"
 
-pytestmark = pytest.mark.slow
+# One group: the test workers (pytest-xdist) build the wheel and the virtualenv once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package")]
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,14 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory, dist: Dist) -> tuple[Path, set[str], set[str]]:
-    """A fresh virtualenv: the dependencies, then the wheel alone; site-packages before and after it."""
+    """A fresh virtualenv, then the wheel alone; site-packages before and after it. Its dependencies are the
+    development environment's, installed from requirements.txt (`make` pins both): a `.pth` file puts that
+    environment's site-packages after the virtualenv's own, where nothing of ours is importable (our editable
+    install's finder is a `.pth` of its own, which Python runs only in a site directory), instead of
+    installing aws-cdk-lib again, which takes a minute."""
     python = tmp_path_factory.mktemp("venv") / "bin" / "python"
     subprocess.run([sys.executable, "-m", "venv", str(python.parent.parent)], check=True)
-    pip_install(python, "-r", str(ROOT / "requirements.txt"))
+    (site_packages(python) / "dependencies.pth").write_text(f"{site_packages(Path(sys.executable))}\n")
     before = {path.name for path in site_packages(python).iterdir()}
     pip_install(python, "--no-deps", str(dist.wheel))
     after = {path.name for path in site_packages(python).iterdir()}
