@@ -18,12 +18,12 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
 from cdk_ses_tracking_options import TrackingOptions
+from tests.redirect_host import ALL_VIEWER, ALL_VIEWER_EXCEPT_HOST_HEADER, RedirectHost, through_endpoint
 
 DOMAIN = "click.example.com"
 CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 # CloudFront's managed policies (the ids are fixed by the service).
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 US_EAST_1 = cdk.Environment(account="123456789012", region="us-east-1")
 EU_WEST_1 = cdk.Environment(account="123456789012", region="eu-west-1")
 
@@ -65,10 +65,10 @@ def test_the_distribution_passes_every_request_to_ses_over_https_and_caches_noth
     assert origin["DomainName"] == {"Fn::Join": ["", ["r.", {"Ref": "AWS::Region"}, ".awstrack.me"]]}
     assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
     assert origin["CustomOriginConfig"]["OriginSSLProtocols"] == ["TLSv1.2"]
-    # THEN every open and click reaches SES: nothing cached, every query string kept, no viewer Host
+    # THEN every open and click reaches SES: nothing cached, every query string and header kept, Host included
     behavior = config["DefaultCacheBehavior"]
     assert behavior["CachePolicyId"] == CACHING_DISABLED
-    assert behavior["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST_HEADER
+    assert behavior["OriginRequestPolicyId"] == ALL_VIEWER
     assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
     assert behavior["AllowedMethods"] == ["GET", "HEAD"]
     assert "CacheBehaviors" not in config
@@ -81,6 +81,31 @@ def test_the_distribution_passes_every_request_to_ses_over_https_and_caches_noth
     }
     assert config["Enabled"] is True
     assert "Logging" not in config
+
+
+def test_a_tracking_link_through_the_endpoint_reaches_ses_with_the_tracking_domain_as_host() -> None:
+    # GIVEN the endpoint's distribution as synthesized, in front of a stand-in of SES's redirect host that knows
+    # the stack's tracking domain
+    stack = stack_in(EU_WEST_1)
+    tracking(stack, certificate=imported_certificate(stack))
+    config = distribution_config(stack)
+    origin_domain = "r.eu-west-1.awstrack.me"
+    link = "/CL0/https:%2F%2Fshop.example.com%2Fsale/1/0102abcd/xyz?to=https://shop.example.com/sale"
+    with RedirectHost({DOMAIN}).running() as ses_host:
+        # WHEN a recipient clicks a tracking link on the tracking domain
+        clicked = through_endpoint(config, ses_host, origin_domain, DOMAIN, link)
+        # THEN SES sees the tracking domain as Host, with the path and query, and redirects to the destination
+        assert clicked.status == 302
+        assert clicked.location == "https://shop.example.com/sale"
+        assert ses_host.seen[-1]["host"] == DOMAIN
+        assert ses_host.seen[-1][":path"] == link
+        # AND a domain SES does not know is refused, as SES refuses it
+        assert through_endpoint(config, ses_host, origin_domain, "other.example.com", link).status == 403
+        # AND with the viewer's Host dropped (AllViewerExceptHostHeader, as 0.2 had it) every link is refused
+        without_host = {**config, "DefaultCacheBehavior": {"OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST_HEADER}}
+        refused = through_endpoint(without_host, ses_host, origin_domain, DOMAIN, link)
+        assert refused.status == 403
+        assert ses_host.seen[-1]["host"] == origin_domain
 
 
 def test_https_policy_defaults_to_require_with_the_endpoint_and_stays_as_given() -> None:

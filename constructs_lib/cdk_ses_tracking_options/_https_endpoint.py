@@ -120,9 +120,11 @@ def distribution(
             allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
             # Each open and click is an event SES must see: nothing is cached.
             cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
-            # Every query string, header and cookie goes on, except the viewer's Host: SES's host answers
-            # for its own name, not the tracking domain's.
-            origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+            # Every query string, header and cookie goes on, the viewer's Host among them: SES's redirect host
+            # tells which tracking domain (and configuration set) a request is for by its Host, and refuses
+            # one it does not know (SES Developer Guide, "Configuring custom domains to handle open and click
+            # tracking": "The CDN must pass the Host header supplied by the requester to the origin").
+            origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER,
             compress=False,
         ),
     )
