@@ -414,6 +414,27 @@ def test_with_a_hosted_zone_it_creates_the_cname_to_the_regional_tracking_host()
     )
 
 
+@pytest.mark.parametrize("retain", [False, True], ids=["destroy", "retain"])
+def test_the_options_come_after_the_cname_and_are_retained_with_it(retain: bool) -> None:
+    # GIVEN a CNAME made for the domain, and options retained or not
+    stack = make_stack()
+    TrackingOptions(
+        stack,
+        "Tracking",
+        configuration_set=imported(stack),
+        custom_redirect_domain="click.example.com",
+        hosted_zone=example_zone(stack),
+        removal_policy=cdk.RemovalPolicy.RETAIN if retain else None,
+    )
+    resources = template_of(stack).to_json()["Resources"]
+    (cname,) = (name for name, r in resources.items() if r["Type"] == "AWS::Route53::RecordSet")
+    (custom,) = (r for r in resources.values() if r["Type"] == "Custom::SesTrackingOptions")
+    # THEN SES switches the set to the domain once it resolves, and the options go before the record
+    assert cname in custom["DependsOn"]
+    # AND retained options keep the record their links resolve through
+    assert resources[cname].get("DeletionPolicy") == ("Retain" if retain else None)
+
+
 def test_without_a_hosted_zone_no_record_is_created() -> None:
     stack = make_stack()
     tracking = TrackingOptions(

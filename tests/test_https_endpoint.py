@@ -144,6 +144,40 @@ def test_with_a_zone_alias_records_point_at_the_distribution_and_no_cname() -> N
     assert template.find_resources("AWS::Route53::RecordSet", {"Properties": {"Type": "CNAME"}}) == {}
 
 
+@pytest.mark.parametrize("with_zone", [False, True], ids=["certificate-given", "zone-and-certificate-made"])
+def test_ses_switches_to_the_domain_only_once_the_endpoint_serves_it_and_leaves_it_first(with_zone: bool) -> None:
+    # GIVEN the endpoint, with a certificate given or (with the zone, in us-east-1) one made, and its records
+    stack = stack_in(US_EAST_1)
+    if with_zone:
+        tracking(stack, hosted_zone=zone_of(stack))
+    else:
+        tracking(stack, certificate=imported_certificate(stack))
+    resources = assertions.Template.from_stack(stack).to_json()["Resources"]
+    (custom,) = (r for r in resources.values() if r["Type"] == "Custom::SesTrackingOptions")
+    # THEN the tracking options depend on everything the links go through (CloudFormation creates those first
+    # and deletes them after): SES never requires HTTPS on a domain that does not serve it yet
+    served_by = {"AWS::CloudFront::Distribution"}
+    if with_zone:
+        served_by |= {"AWS::CertificateManager::Certificate", "AWS::Route53::RecordSet"}
+    needed = {name for name, r in resources.items() if r["Type"] in served_by}
+    assert needed <= set(custom["DependsOn"])
+    assert len(needed) == (4 if with_zone else 1)
+
+
+def test_retained_options_keep_what_their_links_need() -> None:
+    # GIVEN options retained when the construct leaves the stack, with the endpoint, its certificate and records
+    stack = stack_in(US_EAST_1)
+    tracking(stack, hosted_zone=zone_of(stack), removal_policy=cdk.RemovalPolicy.RETAIN)
+    resources = assertions.Template.from_stack(stack).to_json()["Resources"]
+    # THEN the distribution, the certificate and the records stay with them: the retained set's links resolve
+    kept = {"Custom::SesTrackingOptions", "AWS::CloudFront::Distribution", "AWS::CertificateManager::Certificate"}
+    kept.add("AWS::Route53::RecordSet")
+    for resource in resources.values():
+        if resource["Type"] in kept:
+            assert resource.get("DeletionPolicy") == "Retain", resource["Type"]
+            assert resource.get("UpdateReplacePolicy") == "Retain", resource["Type"]
+
+
 def test_dns_target_is_the_distribution_with_the_endpoint_and_ses_without() -> None:
     stack = stack_in(EU_WEST_1)
     made = tracking(stack, certificate=imported_certificate(stack))

@@ -80,7 +80,8 @@ class TrackingOptions(Construct):
         endpoint in front of the domain: ``https_endpoint``, or one of your own.
     :param removal_policy: what happens to the tracking options when the construct leaves the stack.
         When omitted, they are removed (``RemovalPolicy.DESTROY``, CloudFormation's default).
-        ``RETAIN`` leaves them on the set.
+        ``RETAIN`` leaves them on the set, with what their links need to keep working: the DNS records,
+        and with ``https_endpoint`` the distribution and the certificate it made.
     :param hosted_zone: the Route 53 zone that holds ``custom_redirect_domain``. When given, the
         construct also creates the records from the domain to :attr:`dns_target`: a CNAME, or with
         ``https_endpoint`` A and AAAA alias records. When omitted, no DNS record is created: point the
@@ -93,8 +94,8 @@ class TrackingOptions(Construct):
         still manages: the two would overwrite each other.
     :param https_endpoint: whether to create the HTTPS endpoint for the domain: a CloudFront
         distribution that passes every open and click request to SES's regional redirect host over
-        HTTPS (nothing cached, every query string kept, the viewer's Host not sent on, HTTP redirected
-        to HTTPS, TLS 1.2 or newer). Only in the ``aws`` partition. When omitted, no endpoint: the
+        HTTPS (nothing cached, every query string and header kept, the viewer's Host among them, HTTP
+        redirected to HTTPS, TLS 1.2 or newer). Only in the ``aws`` partition. When omitted, no endpoint: the
         domain points at SES's redirect host, which serves only HTTP for it.
     :param certificate: the certificate for ``custom_redirect_domain``, in ``us-east-1`` (CloudFront's
         requirement), used with ``https_endpoint``. When omitted, a stack in ``us-east-1`` with
@@ -152,12 +153,11 @@ class TrackingOptions(Construct):
         self.distribution: cloudfront.Distribution | None = None
         """The CloudFront distribution, with ``https_endpoint``; otherwise None."""
         if https_endpoint:
-            self.distribution = distribution(
-                self,
-                custom_redirect_domain,
-                certificate_for(self, custom_redirect_domain, certificate, hosted_zone),
-                access_log_bucket,
-            )
+            endpoint_certificate = certificate_for(self, custom_redirect_domain, certificate, hosted_zone)
+            self.distribution = distribution(self, custom_redirect_domain, endpoint_certificate, access_log_bucket)
+            if certificate is None:
+                self._links_need(endpoint_certificate, removal_policy)
+            self._links_need(self.distribution, removal_policy)
         self.cname_record: route53.CnameRecord | None = None
         """The CNAME record, with ``hosted_zone`` and without ``https_endpoint``; otherwise None."""
         self.alias_records: tuple[route53.ARecord, route53.AaaaRecord] | None = None
@@ -168,6 +168,8 @@ class TrackingOptions(Construct):
         record_name = f"{custom_redirect_domain}." if is_hostname(custom_redirect_domain) else custom_redirect_domain
         if self.distribution is not None:
             self.alias_records = alias_records(self, hosted_zone, record_name, self.distribution)
+            for record in self.alias_records:
+                self._links_need(record, removal_policy)
             return
         if https_policy in _HTTPS_POLICIES:
             Annotations.of(self).add_warning_v2(
@@ -184,6 +186,16 @@ class TrackingOptions(Construct):
             domain_name=self.cname_target,
             comment="SES open and click tracking",
         )
+        self._links_need(self.cname_record, removal_policy)
+
+    def _links_need(self, made: Construct, removal_policy: RemovalPolicy | None) -> None:
+        """What the links through the domain need: SES switches the set to it only once `made` exists, and
+        the options go before it on deletion; retained with them, so that retained options keep working."""
+        self._resource.node.add_dependency(made)
+        if removal_policy is not None:
+            for child in made.node.find_all():
+                if isinstance(child, CfnResource):
+                    child.apply_removal_policy(removal_policy)
 
     # Attributes are made on first use: each costs synthesis a call into CDK's JavaScript.
     @functools.cached_property
