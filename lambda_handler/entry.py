@@ -21,7 +21,7 @@ from .environment import Environment
 from .errors import ProviderError
 from .operation import Operation
 from .pacing import LaneState, Turns
-from .run import Paused, failed, run
+from .run import TOO_LATE, Paused, failed, run, too_late_to_start
 from .ses import SesTracking
 from .store import Answer, Claim, Found
 
@@ -77,12 +77,23 @@ def serve(event: Mapping[str, Any], invocation: Invocation, env: Environment) ->
         return _unrecorded(operation, invocation, env)
     if claim.found is not Found.OURS or claim.operation is None:
         return _another_delivery(operation, claim, now, env)
-    operation = claim.operation
+    return _take_up(claim.operation, invocation, env, now, lease)
+
+
+def _take_up(operation: Operation, invocation: Invocation, env: Environment, now: float, lease: float) -> Answer | None:
+    """The claimed request: run straight when the lane is free and usable, queued otherwise."""
     if now >= operation.abandoned_at:
         logger.warning("Request %s came after its ServiceTimeout: nothing done", operation.request_id)
         return None
+    if too_late_to_start(operation, now):
+        late = failed(operation, TOO_LATE)
+        return late if env.store.answer(operation, invocation.holder, late) else None
     lane = env.store.take_lane(invocation.holder, now, lease)
-    if not isinstance(lane, LaneState) or lane.next_call - now > HOLD_LIMIT:
+    if not isinstance(lane, LaneState):
+        return _queue(operation, invocation, env)
+    if lane.next_call - now > HOLD_LIMIT:
+        # Taken, but not usable for a while: let it go at once, or the queue's worker waits for this lease.
+        release_lane(env, invocation.holder, lane)
         return _queue(operation, invocation, env)
     return _straight(operation, invocation, env, Turns(lane, clock=env.clock, sleep=env.sleep, interval=env.interval))
 

@@ -14,7 +14,7 @@ from .properties import TrackingProps, parse_properties
 from .ses import SesTracking
 from .store import Answer
 
-__all__ = ["Finished", "Paused", "failed", "run"]
+__all__ = ["TOO_LATE", "Finished", "Paused", "failed", "run", "too_late_to_start"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,16 @@ def _never_issued(operation: Operation) -> str:
     however often the answer is sent."""
     stack = str(operation.event.get("StackId", "")).split("/")
     return f"{stack[1] if len(stack) > 1 else 'stack'}_{operation.logical_id}_{operation.request_id[:8].upper()}"
+
+
+TOO_LATE = "CloudFormation's ServiceTimeout for this resource ends within a minute: SES was not called; deploy again"
+
+
+def too_late_to_start(operation: Operation, now: float) -> bool:
+    """Whether an operation that has changed nothing at SES must not start: its answer would come after, or
+    too close to, the moment CloudFormation stops waiting, and the resource would be failed on a timeout while
+    SES changes behind it."""
+    return now >= operation.deadline and not any(entry.changed for entry in operation.journal)
 
 
 def failed(operation: Operation, reason: str, physical_id: str | None = None) -> Answer:

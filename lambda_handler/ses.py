@@ -279,6 +279,13 @@ class SesTracking:
                 return response, retried
 
     def _take_turn(self, action: str, name: str, domain: str | None) -> None:
+        if self._clock() >= self._operation.deadline and not any(e.changed for e in self._operation.journal):
+            # Nothing changed yet, and CloudFormation stops waiting within a minute: change nothing.
+            msg = (
+                f"CloudFormation's ServiceTimeout for this resource ends within a minute: {action} on '{name}' "
+                "was not called; deploy again"
+            )
+            raise SesOperationError(msg)
         try:
             self._turns.before_call(self._time_left())
         except PauseForSes as pause:

@@ -18,9 +18,10 @@ from typing import Any
 from .budget import ATTEMPT_BUDGET, HOLD_LIMIT
 from .entry import Invocation, persister, release_lane
 from .environment import Environment
+from .operation import Operation
 from .pacing import LaneState, Turns
 from .queue import request_id_of
-from .run import Paused, failed, run
+from .run import TOO_LATE, Paused, failed, run, too_late_to_start
 from .ses import SesTracking
 from .store import Answer, Claim, Found
 
@@ -86,11 +87,7 @@ def _serve_one(
     if claim.found is not Found.OURS or claim.operation is None:
         return _settled(claim, request_id, now, send)
     operation = claim.operation
-    if now >= operation.abandoned_at:
-        # CloudFormation no longer waits: the request changes nothing, and its record says so.
-        env.store.answer(operation, invocation.holder, failed(operation, "CloudFormation's ServiceTimeout passed"))
-        env.store.delivered(request_id)
-        logger.warning("Request %s was taken up after its ServiceTimeout: nothing done", request_id)
+    if _too_late(operation, invocation, env, now, send):
         return None
     ses = SesTracking(
         operation,
@@ -109,6 +106,28 @@ def _serve_one(
     if env.store.answer(outcome.operation, invocation.holder, outcome.answer):
         send(outcome.operation.event, outcome.answer)
     return None
+
+
+def _too_late(
+    operation: Operation,
+    invocation: Invocation,
+    env: Environment,
+    now: float,
+    send: Callable[[Mapping[str, Any], Answer], None],
+) -> bool:
+    """Whether the request must not start: answered FAILED while CloudFormation still waits, after that not."""
+    if now >= operation.abandoned_at:
+        # CloudFormation no longer waits: the request changes nothing, and its record says so.
+        env.store.answer(operation, invocation.holder, failed(operation, "CloudFormation's ServiceTimeout passed"))
+        env.store.delivered(operation.request_id)
+        logger.warning("Request %s was taken up after its ServiceTimeout: nothing done", operation.request_id)
+        return True
+    if too_late_to_start(operation, now):
+        late = failed(operation, TOO_LATE)
+        if env.store.answer(operation, invocation.holder, late):
+            send(operation.event, late)
+        return True
+    return False
 
 
 def _settled(

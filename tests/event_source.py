@@ -124,13 +124,17 @@ class EventSourceMapping:
             failed = self._failed(result, {message["MessageId"] for message in messages})
             done = [m for m in messages if failed is not None and m["MessageId"] not in failed]
             for start in range(0, len(done), 10):
-                self._client.delete_message_batch(
-                    QueueUrl=self.queue_url,
-                    Entries=[
-                        {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
-                        for n, m in enumerate(done[start : start + 10])
-                    ],
-                )
+                try:
+                    self._client.delete_message_batch(
+                        QueueUrl=self.queue_url,
+                        Entries=[
+                            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                            for n, m in enumerate(done[start : start + 10])
+                        ],
+                    )
+                except self._client.exceptions.QueueDoesNotExist:
+                    # A batch that finishes after the stack's deletion removed the mapping, then the queue.
+                    return
         finally:
             self._in_flight.release()
 

@@ -6,12 +6,14 @@ test_exactly_once_runtime.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 import pytest
 
 from cdk_ses_tracking_options.lambda_handler import environment, index
+from cdk_ses_tracking_options.lambda_handler.pacing import LaneState
 from tests.bad_input import props
 from tests.cfn import ResponseEndpoint, event
 from tests.conftest import Invoke, LambdaContext, answered
@@ -164,17 +166,61 @@ def test_an_event_that_comes_after_its_service_timeout_changes_nothing(
     assert endpoint.wait(request["RequestId"], timeout=0.5) is None
 
 
-def test_a_message_that_comes_after_its_service_timeout_changes_nothing(
-    endpoint: ResponseEndpoint, ses: SesEmulator, queue_mapping: EventSourceMapping
+def test_an_event_within_a_minute_of_its_service_timeout_is_failed_without_calling_ses(
+    endpoint: ResponseEndpoint, ses: SesEmulator
 ) -> None:
-    # GIVEN a Create queued with two seconds of its ServiceTimeout left
-    hold_lane(3.0)
-    request = event("Create", endpoint, props(), service_timeout="3600", signed=time.time() - 3598)
+    # GIVEN a Create sent 59 minutes and a half ago: its answer could not reach CloudFormation in time
+    request = event("Create", endpoint, props(), service_timeout="3600", signed=time.time() - 3570)
+    # WHEN it is delivered now
     index.handler(request, LambdaContext())
-    # WHEN its message is delivered once the ServiceTimeout has passed
-    time.sleep(3.0)
-    assert answered(endpoint, queue_mapping, request["RequestId"], within=3) is None
-    # THEN SES was never called, and the message is gone
+    # THEN it is answered FAILED at once, while CloudFormation still waits, and SES is not called
+    answer = endpoint.wait(request["RequestId"], timeout=5)
+    assert answer is not None
+    assert answer.status == "FAILED"
+    assert answer.reason.startswith("CloudFormation's ServiceTimeout for this resource ends within a minute")
+    assert ses.ses_calls == []
+
+
+def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The function's clock `seconds` ahead, as when a queued message is delivered that much later."""
+    now = environment.from_variables()
+    monkeypatch.setattr(index, "from_variables", lambda: dataclasses.replace(now, clock=lambda: time.time() + seconds))
+
+
+@pytest.mark.parametrize(("later", "answered_as"), [(3570, "FAILED"), (3700, None)], ids=["last-minute", "after"])
+def test_a_message_taken_up_late_changes_nothing(
+    endpoint: ResponseEndpoint,
+    ses: SesEmulator,
+    queue_mapping: EventSourceMapping,
+    monkeypatch: pytest.MonkeyPatch,
+    later: float,
+    answered_as: str | None,
+) -> None:
+    # GIVEN a Create waiting in the queue
+    hold_lane(0.5)
+    request = event("Create", endpoint, props(), service_timeout="3600")
+    index.handler(request, LambdaContext())
+    # WHEN its message is delivered within the last minute of its ServiceTimeout, or after it
+    _later(monkeypatch, later)
+    answer = answered(endpoint, queue_mapping, request["RequestId"], within=3)
+    # THEN SES was never called; in the last minute CloudFormation still hears FAILED, after it nothing
     assert ses.ses_calls == []
     assert ses.tracking("marketing") == {}
+    assert (answer.status if answer else None) == answered_as
     assert not queue_mapping.poll_once()
+
+
+def test_an_event_that_finds_ses_paced_far_ahead_queues_and_lets_the_lane_go(
+    endpoint: ResponseEndpoint, ses: SesEmulator, queue_mapping: EventSourceMapping
+) -> None:
+    # GIVEN the SES lane free, but its next turn 10 s away (another stack's provider throttled it)
+    store, now = environment.from_variables().store, time.time()
+    taken = store.take_lane("a-worker", now, now + 5)
+    assert isinstance(taken, LaneState)
+    store.release_lane("a-worker", dataclasses.replace(taken, next_call=now + 10, paced_until=now + 20), now)
+    # WHEN a Create comes
+    request = event("Create", endpoint, props())
+    index.handler(request, LambdaContext())
+    # THEN it waits in the queue, and the lane is free for the queue's worker at once (not held for the lease)
+    assert endpoint.wait(request["RequestId"], timeout=0) is None
+    assert isinstance(store.take_lane("the-worker", time.time(), time.time() + 5), LaneState)

@@ -155,7 +155,8 @@ class TrackingOptions(Construct):
         if https_endpoint:
             endpoint_certificate = certificate_for(self, custom_redirect_domain, certificate, hosted_zone)
             self.distribution = distribution(self, custom_redirect_domain, endpoint_certificate, access_log_bucket)
-            if certificate is None:
+            if isinstance(endpoint_certificate, Construct) and certificate is None:
+                # Made here: the options need it too, and keep it when retained.
                 self._links_need(endpoint_certificate, removal_policy)
             self._links_need(self.distribution, removal_policy)
         self.cname_record: route53.CnameRecord | None = None
