@@ -47,7 +47,11 @@ class Lifecycle:
         # Another set: take it and return its id; CloudFormation then deletes the old id, giving that set
         # back what was adopted there. The new id remembers an adopted old set, for a rollback of this move.
         previous = issued.without_previous() if issued is not None and issued.found is not None else None
-        if self._ses.create(name, props.custom_redirect_domain) is Created.NEW:
+        moving_back = issued is not None and issued.previous is not None and issued.previous.set_name == name
+        # A Create whose answer was lost is recognised as on a Create, except when moving back to options this
+        # resource adopted there (decided below, from what the set holds).
+        created = self._ses.create(name, props.custom_redirect_domain) if moving_back else self._create_options(props)
+        if created in {Created.NEW, Created.OURS_AFTER_LOST_ANSWER}:
             self._set_policy_of_new_options(props)
             return Issued(name, previous=previous).encode()
         current = self._ses.current(name)

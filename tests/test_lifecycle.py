@@ -500,6 +500,24 @@ def test_a_create_whose_answer_was_lost_is_recognised_as_this_stacks(
     assert ses.tracking("marketing") == {}
 
 
+def test_a_move_whose_create_answer_was_lost_takes_the_new_set_with_its_policy(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    # GIVEN options on one set, moved to another with an HTTPS policy, and SES applying the move's Create,
+    # then dropping the connection before its answer
+    created = invoke(event("Create", endpoint, props(policy="REQUIRE")))
+    ses.middleware.inject("lost", operation="CreateConfigurationSetTrackingOptions")
+    moved = props(name="transactional", policy="REQUIRE")
+    # WHEN the move's retry finds the new set holding the domain it asked for
+    answer = invoke(
+        event("Update", endpoint, moved, old_properties=props(policy="REQUIRE"), physical_id=created.physical_id)
+    )
+    # THEN they are its own: the new set's id, with the policy set
+    assert answer.status == "SUCCESS", answer.reason
+    assert answer.physical_id == physical_id("transactional")
+    assert ses.tracking("transactional") == {"CustomRedirectDomain": "click.example.com", "HttpsPolicy": "REQUIRE"}
+
+
 def test_an_adopting_create_whose_answer_was_lost_adopts_what_it_finds_and_never_deletes_it(
     invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
 ) -> None:
