@@ -60,6 +60,8 @@ class Helper(CfnResource):
     _decided: Answer | None = None
     # Called with the request id once CloudFormation has taken an answer.
     on_delivered: Callable[[str], None] | None = None
+    # The requests whose answers this invocation could not deliver: cleared as each invocation starts.
+    undelivered: list[str] = []  # noqa: RUF012 - set per instance in make_helper
     _time_left: Callable[[], float] | None = None
 
     def time_left(self) -> float:
@@ -107,7 +109,9 @@ class Helper(CfnResource):
         super()._send(status, reason, send_response=self._put_answer)  # type: ignore[misc]
 
     def _put_answer(self, response_url: str, body: dict[str, Any], _ssl_verify: object = None) -> None:
-        if put_answer(response_url, body, self.time_left) and self.on_delivered is not None:
+        if not put_answer(response_url, body, self.time_left):
+            self.undelivered.append(str(body["RequestId"]))
+        elif self.on_delivered is not None:
             self.on_delivered(str(body["RequestId"]))
 
 
@@ -121,4 +125,5 @@ def make_helper(*, also_redact: tuple[str, ...] = ()) -> Helper:
     finally:
         setattr(resource_helper, "boto3", real)  # noqa: B010
     redact_logs(("crhelper.resource_helper", "crhelper.utils", __name__, *also_redact))
+    made.undelivered = []
     return made

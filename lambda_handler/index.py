@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import entry, worker
 from .environment import from_variables
+from .errors import ProviderError
 from .helper import make_helper
 from .store import Answer
 
@@ -72,8 +73,24 @@ def _queued_records(event: object) -> list[dict[str, Any]] | None:
     return records if records and len(records) == len(event["Records"]) else None
 
 
+class AnswerNotDeliveredError(ProviderError):
+    """An answer was decided and recorded, but CloudFormation did not take it: the invocation fails, so that
+    Lambda tries it again (an event) or the queue gives the batch back, and that delivery sends it again."""
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
     """The Lambda handler. Never logs the event: its ResponseURL is a credential."""
+    helper.undelivered.clear()
+    result = _handle(event, context)
+    if helper.undelivered:
+        undelivered = ", ".join(helper.undelivered)
+        helper.undelivered.clear()
+        msg = f"Answers not delivered, to be sent again: {undelivered}"
+        raise AnswerNotDeliveredError(msg)
+    return result
+
+
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
     records = _queued_records(event)
     if records is not None:
         invocation = _invocation(context)

@@ -224,3 +224,23 @@ def test_an_event_that_finds_ses_paced_far_ahead_queues_and_lets_the_lane_go(
     # THEN it waits in the queue, and the lane is free for the queue's worker at once (not held for the lease)
     assert endpoint.wait(request["RequestId"], timeout=0) is None
     assert isinstance(store.take_lane("the-worker", time.time(), time.time() + 5), LaneState)
+
+
+def test_an_answer_cloudformation_did_not_take_is_sent_again_by_the_next_delivery(
+    endpoint: ResponseEndpoint, ses: SesEmulator, queue_mapping: EventSourceMapping, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a Create whose answer the ResponseURL refuses (403: its pre-signed URL expired, say)
+    request = event("Create", endpoint, props())
+    endpoint.fail_next(403)
+    # WHEN it is served, the invocation fails, so that Lambda tries it again
+    with pytest.raises(index.AnswerNotDeliveredError):
+        index.handler(request, LambdaContext(timeout=60))
+    assert endpoint.answers.get(request["RequestId"]) is None
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+    # AND Lambda's retry, a minute after the failure (the failed invocation's 60 s lease is over by then), sends
+    # the recorded answer without calling SES again
+    calls = len(ses.ses_calls)
+    _later(monkeypatch, 61)
+    index.handler(dict(request), LambdaContext())
+    assert [a.status for a in endpoint.answers[request["RequestId"]]] == ["SUCCESS"]
+    assert len(ses.ses_calls) == calls
