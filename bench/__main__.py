@@ -7,7 +7,6 @@ import functools
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,13 +18,23 @@ from bench.alternatives import synthesize
 from tests.cfn import ResponseEndpoint, event
 from tests.lambda_runtime import FunctionProcess, FunctionSpec
 from tests.loopback import reset_ses, start_ses, trusted_ca, use_loopback_environment
-from tests.ses_emulator import SesEmulator, TokenBucket
+from tests.ses_emulator import SesEmulator
 from tests.synthesized import synthesize as synthesize_stack
 
 T = TypeVar("T")
 RUNS = 7
 KINDS = ("TrackingOptions", "AwsCustomResource")
 PROPS = {"ConfigurationSetName": "marketing", "CustomRedirectDomain": "c.example.com"}
+# The waves, each as (stacks, resources per stack), concurrency quota: in the real harness, and simulated
+# (two full stacks: 500 resources each, the provider's own 9 included).
+REAL = [((2, 100), scale.NEW_ACCOUNT), ((1, 200), scale.NEW_ACCOUNT), ((2, 100), scale.DEFAULT_QUOTA)]
+SIMULATED = [
+    *(((1, n), scale.NEW_ACCOUNT) for n in (20, 100, 200)),
+    ((2, 100), scale.NEW_ACCOUNT),
+    ((2, 100), scale.DEFAULT_QUOTA),
+    ((2, 491), scale.NEW_ACCOUNT),
+    ((2, 491), scale.DEFAULT_QUOTA),
+]
 BARE = FunctionSpec(code_dir=Path(__file__).parent / "bare", handler="index.handler", timeout=120, environment={})
 
 
@@ -123,30 +132,6 @@ class Bench:
             ratios.append(seconds["TrackingOptions"] / seconds["AwsCustomResource"])
         return ratios
 
-    def burst_seconds(self) -> float:
-        """Twenty Creates at once, each in its own function, against SES allowing one call a second."""
-        reset_ses(self.ses)
-        synthesized = synthesize_stack(self.work / f"burst-{time.monotonic_ns()}", count=20)
-        requests = []
-        for index in range(20):
-            if index:
-                self.ses.backend.create_configuration_set(f"marketing{index}")
-            requests.append(event("Create", self.endpoint, synthesized.resource_properties(f"Tracking{index}")))
-        functions = [FunctionProcess(self.ours, self.work / f"burst-{index}.log") for index in range(20)]
-        self.ses.middleware.bucket = TokenBucket(rate=1.0)
-        try:
-            started = time.monotonic()
-            for function, request in zip(functions, requests, strict=True):
-                threading.Thread(target=function.invoke, args=(request,), daemon=True).start()
-            answers = [self.endpoint.wait(request["RequestId"], timeout=180) for request in requests]
-            elapsed = time.monotonic() - started
-        finally:
-            for function in functions:
-                function.stop()
-            self.ses.middleware.bucket = None
-        assert all(answer is not None and answer.status == "SUCCESS" for answer in answers), answers
-        return elapsed
-
 
 def timed(label: str, work: Callable[[], T]) -> T:
     started = time.monotonic()
@@ -165,21 +150,21 @@ def main() -> None:
             sizes = {count: bench.template_bytes(count) for count in (1, 20, 100)}
             synth20 = timed("synthesis, 20 resources", lambda: bench.synth_ratios(20))
             scaling = {count: {kind: bench.synth_seconds(kind, count, 99) for kind in KINDS} for count in (1, 20, 100)}
-            bursts = timed("bursts", lambda: [bench.burst_seconds() for _ in range(3)])
             real_rows = {
-                (1, 200): timed("200 at once", lambda: scale.real(bench.ses, bench.endpoint, bench.work, 1, 200)),
-                (2, 100): timed("2x100 at once", lambda: scale.real(bench.ses, bench.endpoint, bench.work, 2, 100)),
+                (size, quota): timed(
+                    f"{scale.size_name(*size)} at once, quota {quota}",
+                    functools.partial(scale.real, bench.ses, bench.endpoint, bench.work, *size, quota=quota),
+                )
+                for size, quota in REAL
             }
-            # The same Create wave with every environment's cold start inside it, on two cores.
-            cold_rows = timed(
-                "200 at once, cold",
-                lambda: scale.real(bench.ses, bench.endpoint, bench.work, 1, 200, prestart=False, waves=("create",)),
-            )
         finally:
             bench.close()
-        sizes_simulated = [(1, 20), (1, 100), (1, 200), (2, 100), (1, 500), (2, 500)]
         simulated_rows = {
-            size: timed(f"simulated {size}", functools.partial(scale.simulated, *size)) for size in sizes_simulated
+            (size, quota): timed(
+                f"simulated {scale.size_name(*size)}, quota {quota}",
+                functools.partial(scale.simulated, *size, quota=quota),
+            )
+            for size, quota in SIMULATED
         }
     per_extra = {kind: (sizes[20][kind] - sizes[1][kind]) / 19 for kind in sizes[1]}
     figures = [
@@ -192,7 +177,6 @@ def main() -> None:
             [per_extra["TrackingOptions"] / per_extra["AwsCustomResource"]],
         ),
         Figure("synthesis time, 20 resources", "AwsCustomResource", 1.0, synth20),
-        Figure("20 Creates at once, SES at 1 call/s", "20 s floor", 2.0, [seconds / 20 for seconds in bursts]),
     ]
     print("| figure | against | median | min | max | goal | met |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -213,23 +197,25 @@ def main() -> None:
         f"\nper extra resource: TrackingOptions {per_extra['TrackingOptions']:.0f} B, "
         f"AwsCustomResource {per_extra['AwsCustomResource']:.0f} B"
     )
-    print(f"bursts: {', '.join(f'{s:.1f} s' for s in bursts)}")
     print()
     print(scale.HEADER)
-    for size in sizes_simulated:
-        cold_row = cold_rows if size == (1, 200) else []
-        for row in real_rows.get(size, []) + cold_row + simulated_rows[size]:
+    for key in sorted({*real_rows, *simulated_rows}):
+        for row in real_rows.get(key, []) + simulated_rows.get(key, []):
             print(row.markdown())
     print()
-    print("| resources | wave | time, simulated median vs real | calls, simulated median vs real | within 15% |")
-    print("| --- | --- | --- | --- | --- |")
-    for size, rows in real_rows.items():
-        for line in scale.agreement(rows, simulated_rows[size]):
-            print(line)
-    for rows in [*real_rows.values(), cold_rows, *simulated_rows.values()]:
+    print(
+        "| resources | concurrency quota | wave | time, simulated median vs real | calls, simulated median vs real "
+        "| within 15% |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for key, rows in real_rows.items():
+        if key in simulated_rows:
+            for line in scale.agreement(rows, simulated_rows[key]):
+                print(line)
+    for rows in [*real_rows.values(), *simulated_rows.values()]:
         for row in rows:
             for failure in row.failures[:5]:
-                print(f"{row.size} {row.source} {row.wave}: {failure}")
+                print(f"{row.size} {row.source} quota {row.quota} {row.wave}: {failure}")
 
 
 if __name__ == "__main__":
