@@ -25,7 +25,7 @@ from .run import TOO_LATE, Paused, failed, run, too_late_to_start
 from .ses import SesTracking
 from .store import Answer, Claim, Found
 
-__all__ = ["Invocation", "LostOperationError", "persister", "release_lane", "serve"]
+__all__ = ["Invocation", "LostOperationError", "persister", "release_lane", "serve", "tracking"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,19 @@ def persister(env: Environment, holder: str) -> Callable[[Operation], Operation]
         return stored
 
     return persist
+
+
+def tracking(operation: Operation, invocation: Invocation, env: Environment, turns: Turns) -> SesTracking:
+    """The operation at SES in this invocation, in the lane, each change recorded in the table."""
+    return SesTracking(
+        operation,
+        env.ses,
+        turns,
+        time_left=invocation.time_left,
+        persist=persister(env, invocation.holder),
+        clock=env.clock,
+        sleep=env.sleep,
+    )
 
 
 def release_lane(env: Environment, holder: str, state: LaneState) -> None:
@@ -124,15 +137,7 @@ def _another_delivery(operation: Operation, claim: Claim, now: float, env: Envir
 
 def _straight(operation: Operation, invocation: Invocation, env: Environment, turns: Turns) -> Answer | None:
     """Run the request at SES in this invocation, which holds the lane."""
-    ses = SesTracking(
-        operation,
-        env.ses,
-        turns,
-        time_left=invocation.time_left,
-        persist=persister(env, invocation.holder),
-        clock=env.clock,
-        sleep=env.sleep,
-    )
+    ses = tracking(operation, invocation, env, turns)
     timer = threading.Timer(max(invocation.time_left() - TIMER_MARGIN, 0.0), _last_resort, (operation, invocation, env))
     timer.daemon = True
     timer.start()

@@ -16,13 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .budget import ATTEMPT_BUDGET, HOLD_LIMIT
-from .entry import Invocation, persister, release_lane
+from .entry import Invocation, release_lane, tracking
 from .environment import Environment
 from .operation import Operation
 from .pacing import LaneState, Turns
 from .queue import request_id_of
 from .run import TOO_LATE, Paused, failed, run, too_late_to_start
-from .ses import SesTracking
 from .store import Answer, Claim, Found
 
 __all__ = ["serve"]
@@ -89,16 +88,7 @@ def _serve_one(
     operation = claim.operation
     if _too_late(operation, invocation, env, now, send):
         return None
-    ses = SesTracking(
-        operation,
-        env.ses,
-        turns,
-        time_left=invocation.time_left,
-        persist=persister(env, invocation.holder),
-        clock=env.clock,
-        sleep=env.sleep,
-    )
-    outcome = run(ses)
+    outcome = run(tracking(operation, invocation, env, turns))
     if isinstance(outcome, Paused):
         if env.store.save(outcome.operation, invocation.holder, queued=True) is None:
             return None

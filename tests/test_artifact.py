@@ -36,6 +36,7 @@ from tests.lambda_runtime import (
     lambda_python,
 )
 from tests.loopback import QUEUE_VISIBILITY, create_queue, create_state_table
+from tests.provider_calls import CALLS
 from tests.ses_emulator import REGION, SesEmulator, TokenBucket
 from tests.synthesized import Synthesized, synthesize
 
@@ -418,19 +419,22 @@ def test_a_bundle_missing_a_module_fails_at_init(spec: FunctionSpec, tmp_path: P
 # Where an invocation dies: just after the service applied this call, before its answer reaches the function.
 # Each as (operation, a part of the body only that call has); the case's own table, queue or set is matched too.
 STRAIGHT_STEPS = {
-    "claim of the request": ("PutItem", b'"attribute_not_exists(pk)"'),
-    "take of the SES lane": ("UpdateItem", b"#until = :until"),
-    "SES's Create": ("CreateConfigurationSetTrackingOptions", b""),
-    "record of what SES did": ("UpdateItem", b"version = :version"),
-    "record of the answer": ("UpdateItem", b":answered"),
-    "record of the delivery": ("UpdateItem", b"delivered = :yes"),
+    name: CALLS[name]
+    for name in (
+        "claim of the request",
+        "take of the SES lane",
+        "SES's Create",
+        "record of what SES did",
+        "record of the answer",
+        "record of the delivery",
+    )
 }
 QUEUED_STEPS = {
-    "queueing of the request": ("UpdateItem", b":queued"),
-    "message to the queue": ("SendMessage", b""),
-    "worker's take of the request": ("UpdateItem", b":running"),
-    "worker's SES Create": ("CreateConfigurationSetTrackingOptions", b""),
-    "worker's record of the answer": ("UpdateItem", b":answered"),
+    "queueing of the request": CALLS["queueing of the request"],
+    "message to the queue": CALLS["message to the queue"],
+    "worker's take of the request": CALLS["take of the queued request"],
+    "worker's SES Create": CALLS["SES's Create"],
+    "worker's record of the answer": CALLS["record of the answer"],
 }
 CRASHES = [*(("straight", name) for name in STRAIGHT_STEPS), *(("queued", name) for name in QUEUED_STEPS)]
 # Lambda's waits a tenth as long: its retry of a failed invocation then comes while the crashed invocation's

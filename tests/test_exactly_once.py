@@ -18,25 +18,12 @@ from tests.bad_input import props
 from tests.cfn import ResponseEndpoint, event
 from tests.conftest import Invoke, LambdaContext, answered
 from tests.event_source import EventSourceMapping
+from tests.provider_calls import CALLS, QUEUED_ONLY, STRAIGHT
 from tests.ses_emulator import SesEmulator
 
-# The provider's writes, as they look on the wire: (operation, a part of the request body only that write has).
-WRITES = {
-    "claim of the request": ("PutItem", b'"attribute_not_exists(pk)"'),
-    "take of the SES lane": ("UpdateItem", b"#until = :until"),
-    "record of what SES did": ("UpdateItem", b"version = :version"),
-    "record of the answer": ("UpdateItem", b":answered"),
-    "record of the delivery": ("UpdateItem", b"delivered = :yes"),
-    "release of the SES lane": ("UpdateItem", b"REMOVE holder"),
-    "SES's Create": ("CreateConfigurationSetTrackingOptions", b""),
-    "SES's Put": ("PutConfigurationSetTrackingOptions", b""),
-}
-QUEUED_WRITES = {
-    **WRITES,
-    "queueing of the request": ("UpdateItem", b":queued"),
-    "message to the queue": ("SendMessage", b""),
-    "take of the queued request": ("UpdateItem", b":running"),
-}
+# The provider's writes, by name: those of a request run straight, and of a queued one.
+WRITES = {name: CALLS[name] for name in STRAIGHT}
+QUEUED_WRITES = {name: CALLS[name] for name in (*STRAIGHT, *QUEUED_ONLY)}
 
 
 def hold_lane(seconds: float) -> None:
