@@ -15,7 +15,8 @@ NO_ACCOUNT = "Unable to resolve AWS account to use"
 # A hang guard, not a speed goal: the CLI answers in seconds.
 HANG = 180
 
-pytestmark = pytest.mark.slow
+# One group: the CDK CLI locks the repository's cdk.out, so two test workers must not run it at once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cdk-cli")]
 
 
 def without_credentials() -> dict[str, str]:
