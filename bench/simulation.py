@@ -242,9 +242,13 @@ class MemoryStore:
                 item.update(state="queued", holder=None)
             return stored
 
-    def answer(self, operation: Operation, holder: str, answer: Answer) -> bool:
+    def answer(
+        self, operation: Operation, holder: str, answer: Answer, *, releasing: LaneState | None = None, now: float = 0
+    ) -> bool:
         self._io()
         with self._lock:
+            if releasing is not None and self._lane.get("holder") == holder:
+                self._lane.update(holder=None, until=now, state=releasing)
             item = self._requests[operation.request_id]
             if item.get("holder") != holder:
                 return False

@@ -143,14 +143,23 @@ def _straight(operation: Operation, invocation: Invocation, env: Environment, tu
     timer.start()
     try:
         outcome = run(ses)
+    except BaseException:
+        release_lane(env, invocation.holder, turns.state)
+        raise
     finally:
         timer.cancel()
-        release_lane(env, invocation.holder, turns.state)
     if isinstance(outcome, Paused):
+        release_lane(env, invocation.holder, turns.state)
         return _queue(outcome.operation, invocation, env)
-    if env.store.answer(outcome.operation, invocation.holder, outcome.answer):
-        return outcome.answer
-    return None
+    try:
+        # The answer recorded and the lane let go in one write.
+        answered = env.store.answer(
+            outcome.operation, invocation.holder, outcome.answer, releasing=turns.state, now=env.clock()
+        )
+    except (BotoCoreError, ClientError):
+        release_lane(env, invocation.holder, turns.state)
+        raise
+    return outcome.answer if answered else None
 
 
 def _queue(operation: Operation, invocation: Invocation, env: Environment) -> Answer | None:

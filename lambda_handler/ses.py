@@ -166,12 +166,16 @@ class SesTracking:
         self._may_pause = may_pause
         self._replayed = 0
         self._live = False
+        # A change SES has made that the table does not hold yet: stored before the next call, or with the
+        # answer or the queued operation, whichever comes first (one write fewer for an operation's last change).
+        self._unstored = False
         # Each set is read once per operation.
         self._reads: dict[str, Current | None] = {}
 
     @property
     def operation(self) -> Operation:
-        """The operation with every call made so far recorded."""
+        """The operation with every call made so far recorded, to be stored with its answer or in the queue: its
+        last change may not be in the table yet."""
         return self._operation
 
     @property
@@ -229,9 +233,15 @@ class SesTracking:
     def _record(self, entry: Recorded) -> None:
         self._operation = self._operation.recorded(entry)
         self._replayed += 1
-        if entry.changed:
-            # Stored before anything else happens: SES holds what this call made, whatever comes next.
+        self._unstored = self._unstored or entry.changed
+
+    def _store_changes(self) -> None:
+        """Before another call: SES holds what the last change made, whatever comes next. Until then, an
+        invocation that stops leaves a journal that ends before that change, and its successor's first call is
+        known to be one that may have been applied (Operation.resumed), as after a crash mid-call."""
+        if self._unstored:
             self._operation = self._persist(self._operation)
+            self._unstored = False
 
     def _attempts(
         self, action: str, call: Callable[[], Any], name: str, domain: str | None, absent: frozenset[str]
@@ -241,6 +251,7 @@ class SesTracking:
             self._take_turn(action, name, domain)
             if self._time_left() < ATTEMPT_BUDGET:
                 raise _mapped(DeadlineExceededError(), action, name, domain)
+            self._store_changes()
             try:
                 response = call()
             except ClientError as error:

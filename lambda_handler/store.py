@@ -90,8 +90,11 @@ class Store(Protocol):
     def save(self, operation: Operation, holder: str, *, queued: bool) -> Operation | None:
         """Store what the operation has done (and, queued, let it go to the queue); None if it is no longer ours."""
 
-    def answer(self, operation: Operation, holder: str, answer: Answer) -> bool:
-        """Record the answer before it is sent; False if the request is no longer ours."""
+    def answer(
+        self, operation: Operation, holder: str, answer: Answer, *, releasing: LaneState | None = None, now: float = 0
+    ) -> bool:
+        """Record the answer before it is sent; False if the request is no longer ours. `releasing`: the lane
+        this invocation holds, let go in the same write, with the pacing the next holder starts from."""
 
     def delivered(self, request_id: str) -> None:
         """The answer reached CloudFormation."""
@@ -247,22 +250,48 @@ class DynamoStore:
             return stored
         return None
 
-    def answer(self, operation: Operation, holder: str, answer: Answer) -> bool:
+    def _answer_update(self, operation: Operation, holder: str, answer: Answer) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Key": self._key(operation.request_id),
+            "UpdateExpression": "SET #state = :answered, answer = :answer, op = :op",
+            "ConditionExpression": "holder = :holder",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": {
+                ":answered": {"S": "answered"},
+                ":answer": {"S": answer.encode()},
+                ":op": {"S": operation.encode()},
+                ":holder": {"S": holder},
+            },
+        }
+
+    def answer(
+        self, operation: Operation, holder: str, answer: Answer, *, releasing: LaneState | None = None, now: float = 0
+    ) -> bool:
+        update = self._answer_update(operation, holder, answer)
+        if releasing is not None:
+            try:
+                # Both at once, or neither: one request fewer on the way to the answer.
+                until_granted(
+                    lambda: self._client.transact_write_items(
+                        TransactItems=[
+                            {"Update": update},  # type: ignore[typeddict-item]
+                            {"Update": {"TableName": self._table, **self._lane_release(holder, releasing, now)}},  # type: ignore[typeddict-item]
+                        ]
+                    ),
+                    "Recording the answer",
+                )
+            except self._client.exceptions.TransactionCanceledException as cancelled:
+                reasons = cancelled.response.get("CancellationReasons") or [{}]
+                # The lane was no longer ours (its lease ran out), another write met it, or this is botocore's
+                # retry of a transaction that was applied (the lane then let go already): each part alone.
+                self.release_lane(holder, releasing, now)
+                if reasons[0].get("Code") == "ConditionalCheckFailed":
+                    return False
+            else:
+                return True
         found = self._conflict(
-            lambda: self._client.update_item(
-                TableName=self._table,
-                Key=self._key(operation.request_id),
-                UpdateExpression="SET #state = :answered, answer = :answer, op = :op",
-                ConditionExpression="holder = :holder",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={
-                    ":answered": {"S": "answered"},
-                    ":answer": {"S": answer.encode()},
-                    ":op": {"S": operation.encode()},
-                    ":holder": {"S": holder},
-                },
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            ),
+            lambda: self._client.update_item(**update, ReturnValuesOnConditionCheckFailure="ALL_OLD"),
             "Recording the answer",
         )
         return found is None
@@ -314,22 +343,24 @@ class DynamoStore:
             return _number(held, "until", now)
         return LaneState(_number(item, "next"), int(_number(item, "yields")), _number(item, "paced"))
 
+    def _lane_release(self, holder: str, state: LaneState, now: float) -> dict[str, Any]:
+        return {
+            "Key": _LANE,
+            "UpdateExpression": "SET #next = :next, yields = :yields, paced = :paced, #until = :now REMOVE holder",
+            "ConditionExpression": "holder = :holder",
+            "ExpressionAttributeNames": {"#next": "next", "#until": "until"},
+            "ExpressionAttributeValues": {
+                ":next": _n(state.next_call),
+                ":yields": _n(state.yields),
+                ":paced": _n(state.paced_until),
+                ":now": _n(now),
+                ":holder": {"S": holder},
+            },
+        }
+
     def release_lane(self, holder: str, state: LaneState, now: float) -> None:
         # A holder whose lease ran out finds the lane taken: the next holder keeps its own pacing.
         self._conflict(
-            lambda: self._client.update_item(
-                TableName=self._table,
-                Key=_LANE,
-                UpdateExpression="SET #next = :next, yields = :yields, paced = :paced, #until = :now REMOVE holder",
-                ConditionExpression="holder = :holder",
-                ExpressionAttributeNames={"#next": "next", "#until": "until"},
-                ExpressionAttributeValues={
-                    ":next": _n(state.next_call),
-                    ":yields": _n(state.yields),
-                    ":paced": _n(state.paced_until),
-                    ":now": _n(now),
-                    ":holder": {"S": holder},
-                },
-            ),
+            lambda: self._client.update_item(TableName=self._table, **self._lane_release(holder, state, now)),
             "Releasing the SES lane",
         )

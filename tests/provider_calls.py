@@ -8,6 +8,7 @@ CALLS: dict[str, tuple[str, bytes]] = {
     "take of the SES lane": ("UpdateItem", b"#until = :until"),
     "record of what SES did": ("UpdateItem", b"version = :version"),
     "record of the answer": ("UpdateItem", b":answered"),
+    "record of the answer, letting the SES lane go": ("TransactWriteItems", b":answered"),
     "record of the delivery": ("UpdateItem", b"delivered = :yes"),
     "release of the SES lane": ("UpdateItem", b"REMOVE holder"),
     "SES's Create": ("CreateConfigurationSetTrackingOptions", b""),
@@ -16,15 +17,27 @@ CALLS: dict[str, tuple[str, bytes]] = {
     "message to the queue": ("SendMessage", b""),
     "take of the queued request": ("UpdateItem", b":running"),
 }
-# The calls of a request run straight at SES, and those only a queued one makes.
+# The calls of a request run straight at SES (the answer recorded and the lane let go in one transaction), and
+# of one that waits in the queue (its worker records each answer, and lets the lane go after the batch).
 STRAIGHT = (
     "claim of the request",
     "take of the SES lane",
     "record of what SES did",
-    "record of the answer",
+    "record of the answer, letting the SES lane go",
     "record of the delivery",
-    "release of the SES lane",
     "SES's Create",
     "SES's Put",
 )
-QUEUED_ONLY = ("queueing of the request", "message to the queue", "take of the queued request")
+QUEUED = (
+    "claim of the request",
+    "take of the SES lane",
+    "queueing of the request",
+    "message to the queue",
+    "take of the queued request",
+    "record of what SES did",
+    "record of the answer",
+    "release of the SES lane",
+    "record of the delivery",
+    "SES's Create",
+    "SES's Put",
+)
