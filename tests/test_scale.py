@@ -31,7 +31,7 @@ QUOTA = 10
 
 @pytest.fixture
 def scale(ses: SesEmulator, endpoint: ResponseEndpoint, tmp_path: Path) -> Iterator[Scale]:
-    # GIVEN two stacks of 15, whose providers cannot see each other, sharing SES at 2 calls a second, each pacing
+    # GIVEN two stacks of 10, whose providers cannot see each other, sharing SES at 2 calls a second, each pacing
     # at that rate, in an account that runs at most 10 executions at once
     made = Scale(
         ses,
@@ -39,7 +39,7 @@ def scale(ses: SesEmulator, endpoint: ResponseEndpoint, tmp_path: Path) -> Itera
         Account(ses.endpoint),
         tmp_path,
         stacks=2,
-        per_stack=15,
+        per_stack=10,
         rate=RATE,
         quota=QUOTA,
         # The same 50 ms of slack per call as at SES's real rate (1.05 s for one call a second).
@@ -56,7 +56,7 @@ def scale(ses: SesEmulator, endpoint: ResponseEndpoint, tmp_path: Path) -> Itera
     made.close()
 
 
-def test_thirty_resources_in_two_stacks_wait_in_their_queues_with_few_executions(scale: Scale) -> None:
+def test_twenty_resources_in_two_stacks_wait_in_their_queues_with_few_executions(scale: Scale) -> None:
     batches = 0
     waves: list[tuple[str, Callable[[], Figures], str | None]] = [
         ("create", scale.create, FIRST),
