@@ -15,7 +15,7 @@ from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ses as ses
 
-from cdk_ses_tracking_options import TrackingOptions
+from cdk_ses_tracking_options import ISharedTrackingEndpoint, SharedTrackingEndpoint, TrackingOptions
 from tests.account_limits import RESOURCES_PER_STACK, measure
 from tests.cloudformation import dependencies
 
@@ -95,6 +95,49 @@ def https_endpoint_with_a_certificate(stack: cdk.Stack, index: int) -> None:
     )
 
 
+def _shared_endpoint(stack: cdk.Stack, *, here: bool = False) -> ISharedTrackingEndpoint:
+    """The app's shared endpoint: in a stack of its own (the README's layout), or in the tenants' stack."""
+    app = stack.node.root
+    assert isinstance(app, cdk.App)
+    home = stack if here else app.node.try_find_child("SharedEndpoint")
+    if not isinstance(home, cdk.Stack):
+        home = cdk.Stack(app, "SharedEndpoint", env=ENV)
+    found = home.node.try_find_child("Endpoint")
+    return found if isinstance(found, SharedTrackingEndpoint) else SharedTrackingEndpoint(home, "Endpoint")
+
+
+def shared_endpoint(stack: cdk.Stack, index: int) -> None:
+    TrackingOptions(
+        stack,
+        f"Tenant{index}",
+        configuration_set=_imported(stack, index),
+        custom_redirect_domain=_domain(index),
+        shared_endpoint=_shared_endpoint(stack),
+    )
+
+
+def shared_endpoint_with_hosted_zone(stack: cdk.Stack, index: int) -> None:
+    TrackingOptions(
+        stack,
+        f"Tenant{index}",
+        configuration_set=_imported(stack, index),
+        custom_redirect_domain=_domain(index),
+        hosted_zone=_zone(stack),
+        shared_endpoint=_shared_endpoint(stack),
+    )
+
+
+def shared_endpoint_in_the_stack_with_hosted_zone(stack: cdk.Stack, index: int) -> None:
+    TrackingOptions(
+        stack,
+        f"Tenant{index}",
+        configuration_set=_imported(stack, index),
+        custom_redirect_domain=_domain(index),
+        hosted_zone=_zone(stack),
+        shared_endpoint=_shared_endpoint(stack, here=True),
+    )
+
+
 def everything(stack: cdk.Stack, index: int) -> None:
     made = ses.ConfigurationSet(stack, f"Set{index}", configuration_set_name=f"tenant-{index:04d}")
     TrackingOptions(
@@ -119,6 +162,9 @@ TENANTS: dict[str, Tenant] = {
         adopt_existing,
         https_endpoint,
         https_endpoint_with_a_certificate,
+        shared_endpoint,
+        shared_endpoint_with_hosted_zone,
+        shared_endpoint_in_the_stack_with_hosted_zone,
         everything,
     )
 }
@@ -177,6 +223,26 @@ def test_a_full_stack_is_the_largest_cdk_synthesizes(tmp_path: Path) -> None:
     assert len(template["Resources"]) <= RESOURCES_PER_STACK
     with pytest.raises(RuntimeError, match="TooManyResourcesInStack"):
         synth(imported, largest + 1, tmp_path / "over")
+
+
+@pytest.mark.parametrize(("name", "exports"), [("shared_endpoint", 2), ("shared_endpoint_with_hosted_zone", 3)])
+def test_the_shared_endpoint_s_stack_exports_the_same_values_whatever_its_tenants(
+    name: str, exports: int, tmp_path: Path
+) -> None:
+    # GIVEN a full stack of tenants on an endpoint made in a stack of its own
+    count = full(TENANTS[name], tmp_path)
+    app = cdk.App(outdir=str(tmp_path / "app"))
+    stack = cdk.Stack(app, "Tenants", env=ENV)
+    for index in range(count):
+        TENANTS[name](stack, index)
+    assembly = app.synth()
+    home = assembly.get_stack_by_name("SharedEndpoint").template
+    # THEN the endpoint's stack holds its two resources and exports the ids (and with records the routing
+    # endpoint) once, whatever the number of importers: far from a stack's 200 outputs
+    assert len(home["Resources"]) == 2
+    assert len(home["Outputs"]) == exports
+    template = assembly.get_stack_by_name("Tenants").template
+    assert sum(r["Type"] == "AWS::CloudFront::DistributionTenant" for r in template["Resources"].values()) == count
 
 
 def _closure(graph: dict[str, set[str]], start: str) -> set[str]:

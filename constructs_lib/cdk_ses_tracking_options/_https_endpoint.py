@@ -18,25 +18,26 @@ _UNSUPPORTED_REGION_PREFIXES = {"cn-": "aws-cn", "us-gov-": "aws-us-gov"}
 
 _PARTITION_RULE = "SesTrackingHttpsEndpointPartition"
 _CROSS_REGION = (
-    "https_endpoint needs a certificate for {domain} in us-east-1, where CloudFront reads certificates; "
+    "{prop} needs a certificate for {domain} in us-east-1, where CloudFront reads certificates; "
     "this stack is {where}. Create it in a us-east-1 stack (acm.Certificate with DNS validation) and pass it "
     "as certificate, with cross_region_references=True on both stacks (CDK's cross-region references), or "
     "pass one imported with acm.Certificate.from_certificate_arn"
 )
 
 
-def _region(stack: Stack) -> str | None:
+def region_of(stack: Stack) -> str | None:
+    """The stack's region, or None for an environment-agnostic stack (known only at deploy)."""
     return None if Token.is_unresolved(stack.region) else stack.region
 
 
-def check_partition(stack: Stack) -> None:
+def check_partition(stack: Stack, prop: str = "https_endpoint") -> None:
     """Fail at synth in a region known to be outside the commercial partition; else at deploy, first."""
-    region = _region(stack)
+    region = region_of(stack)
     for prefix, partition in _UNSUPPORTED_REGION_PREFIXES.items():
         if region is not None and region.startswith(prefix):
             msg = (
-                f"https_endpoint is not supported in {partition} ({region}): CloudFront and SES's redirect host "
-                "differ there. Omit https_endpoint and front the domain yourself"
+                f"{prop} is not supported in {partition} ({region}): CloudFront and SES's redirect host "
+                f"differ there. Omit {prop} and front the domain yourself"
             )
             raise ValueError(msg)
 
@@ -49,6 +50,18 @@ def _certificate_region(certificate: acm.ICertificate) -> str | None:
     return None if Token.is_unresolved(region) else region
 
 
+def check_certificate_region(
+    scope: Construct, domain: str, certificate: acm.ICertificate, prop: str = "https_endpoint"
+) -> None:
+    """A certificate CloudFront can serve: in us-east-1, when that can be told at synth."""
+    region = _certificate_region(certificate)
+    if region is not None and region != CERTIFICATE_REGION:
+        msg = f"certificate is in {region}; CloudFront needs one in us-east-1. " + _CROSS_REGION.format(
+            prop=prop, domain=domain, where=f"in {region_of(Stack.of(scope)) or 'an unknown region'}"
+        )
+        raise ValueError(msg)
+
+
 def certificate_for(
     scope: Construct, domain: str, certificate: acm.ICertificate | None, zone: route53.IHostedZone | None
 ) -> acm.ICertificate:
@@ -56,14 +69,9 @@ def certificate_for(
     made here when the stack is in us-east-1 and holds the domain's zone."""
     stack = Stack.of(scope)
     if certificate is not None:
-        region = _certificate_region(certificate)
-        if region is not None and region != CERTIFICATE_REGION:
-            msg = f"certificate is in {region}; CloudFront needs one in us-east-1. " + _CROSS_REGION.format(
-                domain=domain, where=f"in {_region(stack) or 'an unknown region'}"
-            )
-            raise ValueError(msg)
+        check_certificate_region(scope, domain, certificate)
         return certificate
-    region = _region(stack)
+    region = region_of(stack)
     if region == CERTIFICATE_REGION and zone is not None:
         return acm.Certificate(
             scope,
@@ -75,29 +83,33 @@ def certificate_for(
         where = "in us-east-1 but has no hosted_zone to validate one with"
     else:
         where = f"in {region}" if region else "environment-agnostic"
-    raise ValueError(_CROSS_REGION.format(domain=domain, where=where))
+    raise ValueError(_CROSS_REGION.format(prop="https_endpoint", domain=domain, where=where))
+
+
+def partition_rule(stack: Stack) -> None:
+    """In an environment-agnostic stack, which learns its partition at deploy: stop before anything is made."""
+    if region_of(stack) is not None or stack.node.try_find_child(_PARTITION_RULE) is not None:
+        return
+    CfnRule(
+        stack,
+        _PARTITION_RULE,
+        assertions=[
+            CfnRuleAssertion(
+                assert_=Fn.condition_equals(Aws.PARTITION, "aws"),
+                assert_description=(
+                    "TrackingOptions https_endpoint and SharedTrackingEndpoint work only in the aws partition: "
+                    "CloudFront and SES's redirect host differ in aws-cn and aws-us-gov"
+                ),
+            )
+        ],
+    )
 
 
 def distribution(
     scope: Construct, domain: str, certificate: acm.ICertificate, log_bucket: s3.IBucket | None
 ) -> cloudfront.Distribution:
     """CloudFront for the tracking domain, passing every open and click request to SES's redirect host."""
-    stack = Stack.of(scope)
-    if _region(stack) is None and stack.node.try_find_child(_PARTITION_RULE) is None:
-        # An environment-agnostic stack learns its partition at deploy: stop before anything is made.
-        CfnRule(
-            stack,
-            _PARTITION_RULE,
-            assertions=[
-                CfnRuleAssertion(
-                    assert_=Fn.condition_equals(Aws.PARTITION, "aws"),
-                    assert_description=(
-                        "TrackingOptions https_endpoint works only in the aws partition: CloudFront and SES's "
-                        "redirect host differ in aws-cn and aws-us-gov"
-                    ),
-                )
-            ],
-        )
+    partition_rule(Stack.of(scope))
     made = cloudfront.Distribution(
         scope,
         "Distribution",

@@ -14,6 +14,7 @@ from constructs import Construct
 
 from ._https_endpoint import alias_records, certificate_for, check_partition, distribution
 from ._provider import SERVICE_TIMEOUT_SECONDS, TrackingOptionsProvider
+from ._shared_endpoint import ISharedTrackingEndpoint, distribution_tenant
 from .lambda_handler.names import is_hostname, is_set_name
 
 __all__ = ["TrackingOptions"]
@@ -60,6 +61,32 @@ def _check_in_zone(domain: str, zone: route53.IHostedZone) -> None:
         raise ValueError(msg)
 
 
+def _check_endpoint_props(
+    https_endpoint: bool | None,
+    shared_endpoint: ISharedTrackingEndpoint | None,
+    certificate: acm.ICertificate | None,
+    access_log_bucket: s3.IBucket | None,
+) -> None:
+    if https_endpoint and shared_endpoint is not None:
+        msg = (
+            "https_endpoint=True and shared_endpoint are two HTTPS endpoints for one domain: pass shared_endpoint "
+            "to put the domain on the shared one, or https_endpoint=True for a distribution of its own"
+        )
+        raise ValueError(msg)
+    if shared_endpoint is not None and access_log_bucket is not None:
+        msg = (
+            "access_log_bucket is used only with https_endpoint=True: the shared endpoint's distribution is not "
+            "this TrackingOptions' (connect logging to it where it is made)"
+        )
+        raise ValueError(msg)
+    if not https_endpoint and shared_endpoint is None and (certificate is not None or access_log_bucket is not None):
+        msg = (
+            "certificate and access_log_bucket are used only with https_endpoint=True (certificate also with "
+            "shared_endpoint): pass one, or drop them"
+        )
+        raise ValueError(msg)
+
+
 class TrackingOptions(Construct):
     """Custom open and click tracking domain of an SES configuration set, owned or imported.
 
@@ -75,17 +102,20 @@ class TrackingOptions(Construct):
         ``click.example.com``. It, or a parent domain, must be a verified SES identity, and it must point
         to :attr:`dns_target`.
     :param https_policy: whether tracking links require HTTPS. When omitted, ``REQUIRE`` with
-        ``https_endpoint``; otherwise the set keeps SES's default (``OPTIONAL``: open tracking over HTTP,
-        click tracking keeps the link's protocol). ``REQUIRE`` and ``REQUIRE_OPEN_ONLY`` need an HTTPS
-        endpoint in front of the domain: ``https_endpoint``, or one of your own.
+        ``https_endpoint`` or ``shared_endpoint``; otherwise the set keeps SES's default (``OPTIONAL``: open
+        tracking over HTTP, click tracking keeps the link's protocol). ``REQUIRE`` and ``REQUIRE_OPEN_ONLY``
+        need an HTTPS endpoint in front of the domain: ``shared_endpoint``, ``https_endpoint``, or one of your own.
     :param removal_policy: what happens to the tracking options when the construct leaves the stack.
         When omitted, they are removed (``RemovalPolicy.DESTROY``, CloudFormation's default).
         ``RETAIN`` leaves them on the set, with what their links need to keep working: the DNS records,
-        and with ``https_endpoint`` the distribution and the certificate it made.
+        with ``https_endpoint`` the distribution and the certificate it made, with ``shared_endpoint`` the
+        domain's distribution tenant. Not the shared endpoint itself, which is not this construct's: give it
+        ``removal_policy=RETAIN`` of its own if retained options must outlive it.
     :param hosted_zone: the Route 53 zone that holds ``custom_redirect_domain``. When given, the
-        construct also creates the records from the domain to :attr:`dns_target`: a CNAME, or with
-        ``https_endpoint`` A and AAAA alias records. When omitted, no DNS record is created: point the
-        domain at :attr:`dns_target` wherever its DNS is served.
+        construct also creates the records from the domain to :attr:`dns_target`: a CNAME (to SES's redirect
+        host, or to the shared endpoint's routing endpoint), or with ``https_endpoint`` A and AAAA alias
+        records. When omitted, no DNS record is created: point the domain at :attr:`dns_target` wherever its
+        DNS is served.
     :param adopt_existing: whether to take over tracking options the set already has. When true, a
         Create on a set with options switches them to the requested ones in place (never a moment
         without options), and deleting the construct gives the set back the domain and HTTPS policy it
@@ -97,9 +127,15 @@ class TrackingOptions(Construct):
         HTTPS (nothing cached, every query string and header kept, the viewer's Host among them, HTTP
         redirected to HTTPS, TLS 1.2 or newer). Only in the ``aws`` partition. When omitted, no endpoint: the
         domain points at SES's redirect host, which serves only HTTP for it.
+    :param shared_endpoint: the shared HTTPS endpoint (:class:`SharedTrackingEndpoint`, made in this stack or
+        another of the app, or imported) to put the domain on: the construct adds a distribution tenant for it,
+        with ``certificate`` or a certificate CloudFront requests and validates over HTTP through the endpoint
+        (so the domain must point at :attr:`dns_target` first: with ``hosted_zone`` the CNAME is made before the
+        tenant). Only in the ``aws`` partition, and in the endpoint's region. When omitted, no tenant.
     :param certificate: the certificate for ``custom_redirect_domain``, in ``us-east-1`` (CloudFront's
-        requirement), used with ``https_endpoint``. When omitted, a stack in ``us-east-1`` with
-        ``hosted_zone`` creates a DNS-validated one; anywhere else synthesis stops and says how to bring
+        requirement), used with ``https_endpoint`` or ``shared_endpoint``. When omitted, with
+        ``shared_endpoint`` CloudFront manages one; with ``https_endpoint`` a stack in ``us-east-1`` with
+        ``hosted_zone`` creates a DNS-validated one, and anywhere else synthesis stops and says how to bring
         one from a ``us-east-1`` stack.
     :param access_log_bucket: where CloudFront writes access logs for ``https_endpoint`` (a bucket with
         ACLs enabled, as CloudFront's standard logs require). When omitted, no access logs are written.
@@ -119,6 +155,7 @@ class TrackingOptions(Construct):
         https_endpoint: bool | None = None,
         certificate: acm.ICertificate | None = None,
         access_log_bucket: s3.IBucket | None = None,
+        shared_endpoint: ISharedTrackingEndpoint | None = None,
     ) -> None:
         super().__init__(scope, id_)
         name = configuration_set.configuration_set_name
@@ -126,11 +163,10 @@ class TrackingOptions(Construct):
         _check_domain(custom_redirect_domain)
         if hosted_zone is not None:
             _check_in_zone(custom_redirect_domain, hosted_zone)
-        if not https_endpoint and (certificate is not None or access_log_bucket is not None):
-            msg = "certificate and access_log_bucket are used only with https_endpoint=True: pass it, or drop them"
-            raise ValueError(msg)
+        _check_endpoint_props(https_endpoint, shared_endpoint, certificate, access_log_bucket)
         if https_endpoint:
             check_partition(Stack.of(self))
+        if https_endpoint or shared_endpoint is not None:
             https_policy = https_policy or ses.HttpsPolicy.REQUIRE
 
         provider = TrackingOptionsProvider.of(self)
@@ -150,6 +186,7 @@ class TrackingOptions(Construct):
         if removal_policy is not None:
             self._resource.apply_removal_policy(removal_policy)
 
+        self._shared_endpoint = shared_endpoint
         self.distribution: cloudfront.Distribution | None = None
         """The CloudFront distribution, with ``https_endpoint``; otherwise None."""
         if https_endpoint:
@@ -159,34 +196,51 @@ class TrackingOptions(Construct):
                 # Made here: the options need it too, and keep it when retained.
                 self._links_need(endpoint_certificate, removal_policy)
             self._links_need(self.distribution, removal_policy)
+        self.distribution_tenant: cloudfront.CfnDistributionTenant | None = None
+        """The domain's distribution tenant on the shared endpoint, with ``shared_endpoint``; otherwise None."""
+        if shared_endpoint is not None:
+            self.distribution_tenant = distribution_tenant(self, shared_endpoint, custom_redirect_domain, certificate)
+            self._links_need(self.distribution_tenant, removal_policy)
         self.cname_record: route53.CnameRecord | None = None
-        """The CNAME record, with ``hosted_zone`` and without ``https_endpoint``; otherwise None."""
+        """The CNAME record, with ``hosted_zone`` and without ``https_endpoint`` (to the shared endpoint's routing
+        endpoint with ``shared_endpoint``, else to SES's redirect host); otherwise None."""
         self.alias_records: tuple[route53.ARecord, route53.AaaaRecord] | None = None
         """The A and AAAA alias records to the distribution, with ``hosted_zone`` and ``https_endpoint``."""
-        if hosted_zone is None:
-            return
+        if hosted_zone is not None:
+            self._records(hosted_zone, custom_redirect_domain, https_policy, removal_policy)
+
+    def _records(
+        self,
+        zone: route53.IHostedZone,
+        domain: str,
+        https_policy: ses.HttpsPolicy | None,
+        removal_policy: RemovalPolicy | None,
+    ) -> None:
         # Fully qualified, so that a zone imported by id alone works too; a token stays as given.
-        record_name = f"{custom_redirect_domain}." if is_hostname(custom_redirect_domain) else custom_redirect_domain
+        record_name = f"{domain}." if is_hostname(domain) else domain
         if self.distribution is not None:
-            self.alias_records = alias_records(self, hosted_zone, record_name, self.distribution)
+            self.alias_records = alias_records(self, zone, record_name, self.distribution)
             for record in self.alias_records:
                 self._links_need(record, removal_policy)
             return
-        if https_policy in _HTTPS_POLICIES:
+        if self.distribution_tenant is None and https_policy in _HTTPS_POLICIES:
             Annotations.of(self).add_warning_v2(
                 "cdk-ses-tracking-options:cname-without-https",
                 "hosted_zone points the domain at SES's redirect host, which has no certificate for it, while "
-                f"https_policy is {https_policy.value}: HTTPS tracking links will fail. Pass https_endpoint=True "
-                "to put CloudFront in front, or point the domain at an endpoint of your own.",
+                f"https_policy is {https_policy.value}: HTTPS tracking links will fail. Pass shared_endpoint or "
+                "https_endpoint=True to put CloudFront in front, or point the domain at an endpoint of your own.",
             )
         self.cname_record = route53.CnameRecord(
             self,
             "Cname",
-            zone=hosted_zone,
+            zone=zone,
             record_name=record_name,
-            domain_name=self.cname_target,
+            domain_name=self.dns_target,
             comment="SES open and click tracking",
         )
+        if self.distribution_tenant is not None:
+            # The managed certificate is validated over HTTP through the endpoint: the domain points there first.
+            self.distribution_tenant.node.add_dependency(self.cname_record)
         self._links_need(self.cname_record, removal_policy)
 
     def _links_need(self, made: Construct, removal_policy: RemovalPolicy | None) -> None:
@@ -211,11 +265,15 @@ class TrackingOptions(Construct):
 
     @functools.cached_property
     def dns_target(self) -> str:
-        """Where ``custom_redirect_domain`` must point: the distribution's domain name with ``https_endpoint``
-        (an alias, or a CNAME outside Route 53), otherwise SES's redirect host, :attr:`cname_target`."""
+        """Where ``custom_redirect_domain`` must point: the shared endpoint's routing endpoint with
+        ``shared_endpoint`` (a CNAME), the distribution's domain name with ``https_endpoint`` (an alias, or a
+        CNAME outside Route 53), otherwise SES's redirect host, :attr:`cname_target`."""
+        if self._shared_endpoint is not None:
+            return self._shared_endpoint.routing_endpoint
         return self.distribution.distribution_domain_name if self.distribution is not None else self.cname_target
 
     @functools.cached_property
     def cname_target(self) -> str:
-        """What the domain's CNAME record must point to: ``r.<region>.awstrack.me``, region resolved at deploy time."""
+        """SES's redirect host, ``r.<region>.awstrack.me`` (region resolved at deploy time): what the domain's CNAME
+        record points to without an HTTPS endpoint, and the origin of both endpoints."""
         return Fn.join("", ["r.", Aws.REGION, ".awstrack.me"])
