@@ -86,6 +86,28 @@ def test_passes_the_https_policy(policy: ses.HttpsPolicy) -> None:
     template_of(stack).has_resource_properties(RESOURCE_TYPE, {"HttpsPolicy": policy.value})
 
 
+ANY_POLICY = "pass one of ses.HttpsPolicy.REQUIRE, ses.HttpsPolicy.REQUIRE_OPEN_ONLY, ses.HttpsPolicy.OPTIONAL"
+
+
+@pytest.mark.parametrize(
+    ("given", "hint"),
+    [
+        ("REQUIRE", "pass ses.HttpsPolicy.REQUIRE"),
+        ("REQUIRE_OPEN_ONLY", "pass ses.HttpsPolicy.REQUIRE_OPEN_ONLY"),
+        ("required", ANY_POLICY),
+        ("require", ANY_POLICY),
+        (True, ANY_POLICY),
+    ],
+)
+def test_fails_synth_for_an_https_policy_that_is_not_the_enum(given: object, hint: str) -> None:
+    # The enum's values are not accepted as strings: one way to say it, which mypy checks.
+    stack = make_stack()
+    with pytest.raises(ValueError, match="https_policy") as raised:
+        tracking(stack, https_policy=given)
+    enum = "the enum aws_cdk.aws_ses.HttpsPolicy"
+    assert str(raised.value) == f"https_policy {given!r} is not a member of {enum}: {hint}"
+
+
 @pytest.mark.parametrize(
     ("policy", "written"), [(cdk.RemovalPolicy.RETAIN, "Retain"), (cdk.RemovalPolicy.DESTROY, "Delete")]
 )

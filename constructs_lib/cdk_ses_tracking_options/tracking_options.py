@@ -29,6 +29,19 @@ def _check_set_name(name: str) -> None:
         raise ValueError(msg)
 
 
+def _check_https_policy(policy: object) -> None:
+    # Typed as the enum, but a string reaches here from untyped code (and used to fail on `.value`).
+    if policy is None or isinstance(policy, ses.HttpsPolicy):
+        return
+    members = [member.name for member in ses.HttpsPolicy]
+    if policy in members:
+        hint = f"pass ses.HttpsPolicy.{policy}"
+    else:
+        hint = "pass one of " + ", ".join(f"ses.HttpsPolicy.{name}" for name in members)
+    msg = f"https_policy {policy!r} is not a member of the enum aws_cdk.aws_ses.HttpsPolicy: {hint}"
+    raise ValueError(msg)
+
+
 def _check_domain(domain: str) -> None:
     if not is_hostname(domain) and not Token.is_unresolved(domain):
         msg = (
@@ -74,7 +87,8 @@ class TrackingOptions(Construct):
     :param custom_redirect_domain: the domain that open and click tracking links go through, such as
         ``click.example.com``. It, or a parent domain, must be a verified SES identity, and it must point
         to :attr:`dns_target`.
-    :param https_policy: whether tracking links require HTTPS. When omitted, ``REQUIRE`` with
+    :param https_policy: whether tracking links require HTTPS, a member of ``ses.HttpsPolicy`` (its value as a
+        string, such as ``"REQUIRE"``, is refused at synth). When omitted, ``REQUIRE`` with
         ``https_endpoint``; otherwise the set keeps SES's default (``OPTIONAL``: open tracking over HTTP,
         click tracking keeps the link's protocol). ``REQUIRE`` and ``REQUIRE_OPEN_ONLY`` need an HTTPS
         endpoint in front of the domain: ``https_endpoint``, or one of your own.
@@ -123,6 +137,7 @@ class TrackingOptions(Construct):
         super().__init__(scope, id_)
         name = configuration_set.configuration_set_name
         _check_set_name(name)
+        _check_https_policy(https_policy)
         _check_domain(custom_redirect_domain)
         if hosted_zone is not None:
             _check_in_zone(custom_redirect_domain, hosted_zone)
