@@ -492,6 +492,35 @@ def test_fails_synth_when_the_domain_is_outside_the_hosted_zone() -> None:
         )
 
 
+def test_fails_synth_for_a_cname_at_the_zone_apex_saying_to_use_the_endpoint_or_a_subdomain() -> None:
+    stack = make_stack()
+    with pytest.raises(ValueError, match="custom_redirect_domain") as raised:
+        TrackingOptions(
+            stack,
+            "Tracking",
+            configuration_set=imported(stack),
+            custom_redirect_domain="example.com",
+            hosted_zone=example_zone(stack),
+        )
+    assert str(raised.value) == (
+        "custom_redirect_domain 'example.com' is the apex of hosted_zone 'example.com', where DNS allows no CNAME: "
+        "pass https_endpoint=True (A and AAAA alias records to CloudFront, valid at the apex), or use a subdomain "
+        "such as 'click.example.com'"
+    )
+
+
+def test_fails_synth_for_a_domain_that_only_ends_like_the_zone_name() -> None:
+    stack = make_stack()
+    with pytest.raises(ValueError, match=r"'myexample\.com' is not a subdomain of hosted_zone 'example\.com'"):
+        TrackingOptions(
+            stack,
+            "Tracking",
+            configuration_set=imported(stack),
+            custom_redirect_domain="myexample.com",
+            hosted_zone=example_zone(stack),
+        )
+
+
 @pytest.mark.parametrize(
     ("policy", "warned"),
     [(ses.HttpsPolicy.REQUIRE, True), (ses.HttpsPolicy.REQUIRE_OPEN_ONLY, True), (ses.HttpsPolicy.OPTIONAL, False)],

@@ -208,6 +208,35 @@ def test_in_us_east_1_with_a_zone_it_makes_a_dns_validated_certificate() -> None
     assert distribution_config(stack)["ViewerCertificate"]["AcmCertificateArn"] == {"Ref": certificate_id}
 
 
+@pytest.mark.parametrize("zone_name", ["example.com", "Example.COM."])
+def test_the_zone_apex_is_served_by_alias_records_and_a_certificate_for_it(zone_name: str) -> None:
+    # GIVEN the apex of the zone as the tracking domain: a CNAME is not allowed there, an alias is
+    stack = stack_in(US_EAST_1)
+    zone = route53.HostedZone.from_hosted_zone_attributes(
+        stack, "Zone", hosted_zone_id="Z0123456789ABCDEFGHIJ", zone_name=zone_name
+    )
+    made = TrackingOptions(
+        stack,
+        "Tracking",
+        configuration_set=ses.ConfigurationSet.from_configuration_set_name(stack, "Marketing", "marketing"),
+        custom_redirect_domain="example.com",
+        hosted_zone=zone,
+        https_endpoint=True,
+    )
+    # THEN A and AAAA aliases at the apex, no CNAME, and a certificate for the apex
+    assert made.alias_records is not None
+    assert made.cname_record is None
+    records = assertions.Template.from_stack(stack).find_resources("AWS::Route53::RecordSet")
+    assert sorted((r["Properties"]["Type"], r["Properties"]["Name"]) for r in records.values()) == [
+        ("A", "example.com."),
+        ("AAAA", "example.com."),
+    ]
+    assertions.Template.from_stack(stack).has_resource_properties(
+        "AWS::CertificateManager::Certificate", {"DomainName": "example.com"}
+    )
+    assert distribution_config(stack)["Aliases"] == ["example.com"]
+
+
 @pytest.mark.parametrize(
     ("env", "zone", "where"),
     [

@@ -60,11 +60,22 @@ def _zone_name(zone: route53.IHostedZone) -> str | None:
     return None if Token.is_unresolved(name) else name.rstrip(".")
 
 
-def _check_in_zone(domain: str, zone: route53.IHostedZone) -> None:
+def _check_in_zone(domain: str, zone: route53.IHostedZone, *, https_endpoint: bool) -> None:
     zone_name = _zone_name(zone)
     # After _check_domain, a domain that is not a hostname is a token, unknown until deploy.
     if zone_name is None or not is_hostname(domain):
         return
+    if domain.lower() == zone_name.lower():
+        if https_endpoint:
+            return  # A and AAAA alias records may sit at the apex.
+        # RFC 1034 3.6.2: a CNAME cannot share its name with other records, and the apex has SOA and NS. Route 53
+        # refuses one there ("Choosing between alias and non-alias records").
+        msg = (
+            f"custom_redirect_domain {domain!r} is the apex of hosted_zone {zone_name!r}, where DNS allows no "
+            "CNAME: pass https_endpoint=True (A and AAAA alias records to CloudFront, valid at the apex), or use a "
+            f"subdomain such as 'click.{zone_name}'"
+        )
+        raise ValueError(msg)
     if not domain.lower().endswith("." + zone_name.lower()):
         msg = (
             f"custom_redirect_domain {domain!r} is not a subdomain of hosted_zone {zone_name!r}: "
@@ -98,8 +109,9 @@ class TrackingOptions(Construct):
         and with ``https_endpoint`` the distribution and the certificate it made.
     :param hosted_zone: the Route 53 zone that holds ``custom_redirect_domain``. When given, the
         construct also creates the records from the domain to :attr:`dns_target`: a CNAME, or with
-        ``https_endpoint`` A and AAAA alias records. When omitted, no DNS record is created: point the
-        domain at :attr:`dns_target` wherever its DNS is served.
+        ``https_endpoint`` A and AAAA alias records (the only ones allowed when the domain is the zone's apex).
+        When omitted, no DNS record is created: point the domain at :attr:`dns_target` wherever its DNS is
+        served.
     :param adopt_existing: whether to take over tracking options the set already has. When true, a
         Create on a set with options switches them to the requested ones in place (never a moment
         without options), and deleting the construct gives the set back the domain and HTTPS policy it
@@ -140,7 +152,7 @@ class TrackingOptions(Construct):
         _check_https_policy(https_policy)
         _check_domain(custom_redirect_domain)
         if hosted_zone is not None:
-            _check_in_zone(custom_redirect_domain, hosted_zone)
+            _check_in_zone(custom_redirect_domain, hosted_zone, https_endpoint=bool(https_endpoint))
         if not https_endpoint and (certificate is not None or access_log_bucket is not None):
             msg = "certificate and access_log_bucket are used only with https_endpoint=True: pass it, or drop them"
             raise ValueError(msg)
