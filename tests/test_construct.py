@@ -211,7 +211,7 @@ def test_the_role_holds_exactly_the_actions_the_handler_uses() -> None:
     TrackingOptions(stack, "A", configuration_set=imported(stack, "marketing"), custom_redirect_domain="a.example.com")
     TrackingOptions(stack, "B", configuration_set=imported(stack, "billing"), custom_redirect_domain="b.example.com")
     TrackingOptions(
-        stack, "C", configuration_set=imported(stack, "billing", "Again"), custom_redirect_domain="c.example.com"
+        stack, "C", configuration_set=imported(stack, "transactional"), custom_redirect_domain="c.example.com"
     )
     template = template_of(stack)
     role = only(template, "AWS::IAM::Role")["Properties"]
@@ -555,3 +555,119 @@ def test_adopting_with_retain_leaves_our_options_in_place() -> None:
     assert resource["DeletionPolicy"] == "Retain"
     assert resource["UpdateReplacePolicy"] == "Retain"
     assert resource["Properties"]["AdoptExisting"] == "true"
+
+
+# --- One TrackingOptions per configuration set, across the app ------------------------------------------
+
+EU_WEST_1 = cdk.Environment(account="123456789012", region="eu-west-1")
+ONE_OPTIONS_PER_SET = (
+    "SES keeps one set of tracking options per configuration set, so the two would overwrite each other, with or "
+    "without adopt_existing. Give each set one TrackingOptions; if the two stacks deploy to different accounts or "
+    "regions, give them an env that says so"
+)
+
+
+def on_marketing(stack: cdk.Stack, id_: str = "Tracking", domain: str = "click.example.com", **props: Any) -> None:
+    TrackingOptions(
+        stack, id_, configuration_set=imported(stack, id_=f"Set-{id_}"), custom_redirect_domain=domain, **props
+    )
+
+
+def test_fails_synth_for_a_second_tracking_options_on_one_set_in_a_stack() -> None:
+    stack = make_stack()
+    on_marketing(stack, "First")
+    with pytest.raises(ValueError, match="configuration_set") as raised:
+        on_marketing(stack, "Second", adopt_existing=True)
+    assert str(raised.value) == (
+        "configuration_set 'marketing' already has a TrackingOptions, 'Stack/First', in a stack that may deploy to "
+        "the same account and region (this one: environment-agnostic; that one: environment-agnostic): "
+        + ONE_OPTIONS_PER_SET
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "where"),
+    [
+        (None, None, "this one: environment-agnostic; that one: environment-agnostic"),
+        (EU_WEST_1, EU_WEST_1, "this one: account 123456789012, region eu-west-1; that one: account 123456789012"),
+        # Unknown at synth: an environment-agnostic stack may deploy anywhere, the other's place among them.
+        (EU_WEST_1, None, "this one: environment-agnostic; that one: account 123456789012, region eu-west-1"),
+        (cdk.Environment(region="eu-west-1"), EU_WEST_1, "this one: account 123456789012, region eu-west-1; that"),
+    ],
+)
+def test_fails_synth_for_one_set_in_two_stacks_that_may_deploy_to_one_place(
+    first: cdk.Environment | None, second: cdk.Environment | None, where: str
+) -> None:
+    app = cdk.App()
+    on_marketing(cdk.Stack(app, "One", env=first))
+    with pytest.raises(ValueError, match="already has a TrackingOptions, 'One/Tracking'") as raised:
+        on_marketing(cdk.Stack(app, "Two", env=second))
+    assert where in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        cdk.Environment(account="123456789012", region="us-east-1"),
+        cdk.Environment(account="210987654321", region="eu-west-1"),
+        cdk.Environment(account="210987654321"),
+    ],
+    ids=["another-region", "another-account", "another-account-any-region"],
+)
+def test_one_set_name_in_other_accounts_or_regions_is_another_set(second: cdk.Environment) -> None:
+    app = cdk.App()
+    on_marketing(cdk.Stack(app, "One", env=EU_WEST_1))
+    on_marketing(cdk.Stack(app, "Two", env=second))
+    template_of(cdk.Stack.of(app.node.find_child("Two"))).resource_count_is(RESOURCE_TYPE, 1)
+
+
+def test_stages_with_their_own_accounts_each_manage_their_set() -> None:
+    app = cdk.App()
+    for stage_id, account in (("Dev", "111111111111"), ("Prod", "222222222222")):
+        stage = cdk.Stage(app, stage_id, env=cdk.Environment(account=account, region="eu-west-1"))
+        on_marketing(cdk.Stack(stage, "Tenants"))
+    app.synth()
+
+
+def test_another_app_is_not_seen() -> None:
+    on_marketing(make_stack())
+    on_marketing(make_stack())
+
+
+def test_a_construct_replaced_under_another_id_in_one_synth_is_no_clash() -> None:
+    # GIVEN a refactor: the old construct removed from the tree, a new one on the same set under another id
+    stack = make_stack()
+    on_marketing(stack, "Old")
+    assert stack.node.try_remove_child("Old")
+    on_marketing(stack, "New")
+    # THEN one resource, the new one
+    (logical_id,) = template_of(stack).find_resources(RESOURCE_TYPE)
+    assert logical_id.startswith("New")
+
+
+def test_fails_synth_for_a_set_owned_in_the_app_and_given_to_two_tracking_options() -> None:
+    # GIVEN a set CloudFormation names, owned by one stack and used from another
+    app = cdk.App()
+    owner = cdk.Stack(app, "Owner")
+    owned = ses.ConfigurationSet(owner, "Owned")
+    TrackingOptions(owner, "Here", configuration_set=owned, custom_redirect_domain="a.example.com")
+    with pytest.raises(ValueError, match=r"configuration_set 'Owner/Owned' \(named at deploy\) already has a "):
+        TrackingOptions(
+            cdk.Stack(app, "User"), "There", configuration_set=owned, custom_redirect_domain="b.example.com"
+        )
+
+
+def test_fails_synth_for_a_named_set_owned_here_and_the_same_name_imported() -> None:
+    stack = make_stack()
+    owned = ses.ConfigurationSet(stack, "Owned", configuration_set_name="marketing")
+    TrackingOptions(stack, "OwnedTracking", configuration_set=owned, custom_redirect_domain="a.example.com")
+    with pytest.raises(ValueError, match="configuration_set 'marketing' already has a TrackingOptions, 'Stack/OwnedTr"):
+        on_marketing(stack, "Imported")
+
+
+def test_two_sets_owned_here_and_named_by_cloudformation_are_two_sets() -> None:
+    stack = make_stack()
+    for id_ in ("A", "B"):
+        owned = ses.ConfigurationSet(stack, f"Set{id_}")
+        TrackingOptions(stack, id_, configuration_set=owned, custom_redirect_domain="click.example.com")
+    template_of(stack).resource_count_is(RESOURCE_TYPE, 2)

@@ -12,6 +12,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ses as ses
 from constructs import Construct
 
+from ._claims import Claims, Environment, Unique
 from ._https_endpoint import alias_records, certificate_for, check_partition, distribution
 from ._provider import SERVICE_TIMEOUT_SECONDS, TrackingOptionsProvider
 from .lambda_handler.names import is_hostname, is_set_name
@@ -20,6 +21,8 @@ __all__ = ["TrackingOptions"]
 
 RESOURCE_TYPE = "Custom::SesTrackingOptions"
 _HTTPS_POLICIES = (ses.HttpsPolicy.REQUIRE, ses.HttpsPolicy.REQUIRE_OPEN_ONLY)
+# What a TrackingOptions claims in its app (_claims.py).
+_SET = "configuration set"
 
 
 def _check_set_name(name: str) -> None:
@@ -82,6 +85,19 @@ def _check_in_zone(domain: str, zone: route53.IHostedZone, *, https_endpoint: bo
             "pass the zone that holds the domain, or omit hosted_zone and create the CNAME yourself"
         )
         raise ValueError(msg)
+
+
+def _set_key(configuration_set: ses.IConfigurationSet, name: str) -> tuple[str, str]:
+    """What tells the set apart at synth, and how a message shows it: its name when known, else (a set owned in
+    the app and named by CloudFormation) its name's token, the same wherever that set is used."""
+    if is_set_name(name):
+        return name, repr(name)
+    if isinstance(configuration_set, ses.ConfigurationSet):
+        # A set owned in the app and given a name: the same set as one imported by that name.
+        owned = configuration_set.node.default_child
+        if isinstance(owned, ses.CfnConfigurationSet) and owned.name is not None and is_set_name(owned.name):
+            return owned.name, repr(owned.name)
+    return name, f"{configuration_set.node.path!r} (named at deploy)"
 
 
 class TrackingOptions(Construct):
@@ -156,9 +172,22 @@ class TrackingOptions(Construct):
         if not https_endpoint and (certificate is not None or access_log_bucket is not None):
             msg = "certificate and access_log_bucket are used only with https_endpoint=True: pass it, or drop them"
             raise ValueError(msg)
+        stack = Stack.of(self)
         if https_endpoint:
-            check_partition(Stack.of(self))
+            check_partition(stack)
             https_policy = https_policy or ses.HttpsPolicy.REQUIRE
+        claims, environment = Claims.of(self), Environment.of(stack)
+        set_key, set_shown = _set_key(configuration_set, name)
+        managed = claims.clash(_SET, set_key, environment, Unique.IN_REGION)
+        if managed is not None:
+            msg = (
+                f"configuration_set {set_shown} already has a TrackingOptions, {managed.owner.node.path!r}, in a "
+                f"stack that may deploy to the same account and region (this one: {environment}; that one: "
+                f"{managed.environment}): SES keeps one set of tracking options per configuration set, so the two "
+                "would overwrite each other, with or without adopt_existing. Give each set one TrackingOptions; "
+                "if the two stacks deploy to different accounts or regions, give them an env that says so"
+            )
+            raise ValueError(msg)
 
         provider = TrackingOptionsProvider.of(self)
         properties = {
@@ -190,10 +219,20 @@ class TrackingOptions(Construct):
         """The CNAME record, with ``hosted_zone`` and without ``https_endpoint``; otherwise None."""
         self.alias_records: tuple[route53.ARecord, route53.AaaaRecord] | None = None
         """The A and AAAA alias records to the distribution, with ``hosted_zone`` and ``https_endpoint``."""
-        if hosted_zone is None:
-            return
+        if hosted_zone is not None:
+            self._records(custom_redirect_domain, hosted_zone, https_policy, removal_policy)
+        # Claimed once made: a construct that failed half-way claims nothing.
+        claims.add(_SET, set_key, self, environment)
+
+    def _records(
+        self,
+        domain: str,
+        hosted_zone: route53.IHostedZone,
+        https_policy: ses.HttpsPolicy | None,
+        removal_policy: RemovalPolicy | None,
+    ) -> None:
         # Fully qualified, so that a zone imported by id alone works too; a token stays as given.
-        record_name = f"{custom_redirect_domain}." if is_hostname(custom_redirect_domain) else custom_redirect_domain
+        record_name = f"{domain}." if is_hostname(domain) else domain
         if self.distribution is not None:
             self.alias_records = alias_records(self, hosted_zone, record_name, self.distribution)
             for record in self.alias_records:
