@@ -671,3 +671,46 @@ def test_two_sets_owned_here_and_named_by_cloudformation_are_two_sets() -> None:
         owned = ses.ConfigurationSet(stack, f"Set{id_}")
         TrackingOptions(stack, id_, configuration_set=owned, custom_redirect_domain="click.example.com")
     template_of(stack).resource_count_is(RESOURCE_TYPE, 2)
+
+
+# --- A domain's records: one owner -----------------------------------------------------------------------
+
+
+def test_fails_synth_for_a_second_record_of_one_domain_in_one_hosted_zone() -> None:
+    app = cdk.App()
+    first, second = cdk.Stack(app, "One"), cdk.Stack(app, "Two", env=EU_WEST_1)
+    on_marketing(first, hosted_zone=example_zone(first))
+    with pytest.raises(ValueError, match="custom_redirect_domain") as raised:
+        TrackingOptions(
+            second,
+            "Tracking",
+            configuration_set=imported(second, "billing"),
+            custom_redirect_domain="Click.Example.com",
+            hosted_zone=example_zone(second),
+        )
+    assert str(raised.value) == (
+        "custom_redirect_domain 'Click.Example.com' already has its records in this hosted_zone, made by "
+        "TrackingOptions 'One/Tracking': a second record of the same name in a zone fails to deploy. Give each "
+        "TrackingOptions its own custom_redirect_domain, such as 'click.<tenant>.example.com'"
+    )
+
+
+def test_one_domain_without_records_or_in_other_zones_is_no_clash() -> None:
+    # GIVEN one domain on two sets, the construct making no record for it, or one in each of two zones
+    stack = make_stack()
+    on_marketing(stack, "Marketing")
+    TrackingOptions(
+        stack, "Billing", configuration_set=imported(stack, "billing"), custom_redirect_domain="click.example.com"
+    )
+    for index, zone_id in enumerate(["Z0123456789ABCDEFGHIJ", "Z9876543210ABCDEFGHIJ"]):
+        zone = route53.HostedZone.from_hosted_zone_attributes(
+            stack, f"Zone{index}", hosted_zone_id=zone_id, zone_name="example.com"
+        )
+        TrackingOptions(
+            stack,
+            f"Zoned{index}",
+            configuration_set=imported(stack, f"zoned{index}"),
+            custom_redirect_domain="links.example.com",
+            hosted_zone=zone,
+        )
+    template_of(stack).resource_count_is("AWS::Route53::RecordSet", 2)

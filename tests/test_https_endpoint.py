@@ -237,6 +237,29 @@ def test_the_zone_apex_is_served_by_alias_records_and_a_certificate_for_it(zone_
     assert distribution_config(stack)["Aliases"] == ["example.com"]
 
 
+def test_fails_synth_for_one_domain_on_two_endpoints_even_in_other_accounts() -> None:
+    # CloudFront's alternate domain names are unique in all of AWS (CNAMEAlreadyExists).
+    app = cdk.App()
+    first = stack_in(EU_WEST_1, app, "One")
+    tracking(first, certificate=imported_certificate(first))
+    second = stack_in(cdk.Environment(account="210987654321", region="eu-central-1"), app, "Two")
+    with pytest.raises(ValueError, match="custom_redirect_domain") as raised:
+        TrackingOptions(
+            second,
+            "Tracking",
+            configuration_set=ses.ConfigurationSet.from_configuration_set_name(second, "Billing", "billing"),
+            custom_redirect_domain=DOMAIN,
+            https_endpoint=True,
+            certificate=imported_certificate(second),
+        )
+    assert str(raised.value) == (
+        "custom_redirect_domain 'click.example.com' already has an https_endpoint, made by TrackingOptions "
+        "'One/Tracking': one CloudFront distribution serves a domain, in all of AWS, so the second would fail to "
+        "deploy (CNAMEAlreadyExists). Give each TrackingOptions its own custom_redirect_domain, such as "
+        "'click.<tenant>.example.com'"
+    )
+
+
 @pytest.mark.parametrize(
     ("env", "zone", "where"),
     [

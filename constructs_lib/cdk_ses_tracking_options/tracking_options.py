@@ -23,6 +23,9 @@ RESOURCE_TYPE = "Custom::SesTrackingOptions"
 _HTTPS_POLICIES = (ses.HttpsPolicy.REQUIRE, ses.HttpsPolicy.REQUIRE_OPEN_ONLY)
 # What a TrackingOptions claims in its app (_claims.py).
 _SET = "configuration set"
+_ENDPOINT = "CloudFront alternate domain name"
+_RECORDS = "records in a hosted zone"
+_EACH_ITS_OWN = "Give each TrackingOptions its own custom_redirect_domain, such as 'click.<tenant>.example.com'"
 
 
 def _check_set_name(name: str) -> None:
@@ -98,6 +101,55 @@ def _set_key(configuration_set: ses.IConfigurationSet, name: str) -> tuple[str, 
         if isinstance(owned, ses.CfnConfigurationSet) and owned.name is not None and is_set_name(owned.name):
             return owned.name, repr(owned.name)
     return name, f"{configuration_set.node.path!r} (named at deploy)"
+
+
+def _unclaimed(
+    claims: Claims,
+    environment: Environment,
+    *,
+    configuration_set: ses.IConfigurationSet,
+    name: str,
+    domain: str,
+    hosted_zone: route53.IHostedZone | None,
+    https_endpoint: bool,
+) -> list[tuple[str, str]]:
+    """What a TrackingOptions would own that must have one owner, checked to have none yet in the app."""
+    set_key, set_shown = _set_key(configuration_set, name)
+    managed = claims.clash(_SET, set_key, environment, Unique.IN_REGION)
+    if managed is not None:
+        msg = (
+            f"configuration_set {set_shown} already has a TrackingOptions, {managed.owner.node.path!r}, in a "
+            f"stack that may deploy to the same account and region (this one: {environment}; that one: "
+            f"{managed.environment}): SES keeps one set of tracking options per configuration set, so the two "
+            "would overwrite each other, with or without adopt_existing. Give each set one TrackingOptions; "
+            "if the two stacks deploy to different accounts or regions, give them an env that says so"
+        )
+        raise ValueError(msg)
+    wanted = [(_SET, set_key)]
+    domain_key = domain.lower()
+    if https_endpoint:
+        wanted.append((_ENDPOINT, domain_key))
+        served = claims.clash(_ENDPOINT, domain_key, environment, Unique.IN_AWS)
+        if served is not None:
+            msg = (
+                f"custom_redirect_domain {domain!r} already has an https_endpoint, made by TrackingOptions "
+                f"{served.owner.node.path!r}: one CloudFront distribution serves a domain, in all of AWS, so the "
+                f"second would fail to deploy (CNAMEAlreadyExists). {_EACH_ITS_OWN}"
+            )
+            raise ValueError(msg)
+    if hosted_zone is not None:
+        # Zone ids are unique in all of AWS; one held as a token is the same zone wherever it is used.
+        records_key = f"{hosted_zone.hosted_zone_id} {domain_key}"
+        wanted.append((_RECORDS, records_key))
+        recorded = claims.clash(_RECORDS, records_key, environment, Unique.IN_AWS)
+        if recorded is not None:
+            msg = (
+                f"custom_redirect_domain {domain!r} already has its records in this hosted_zone, made by "
+                f"TrackingOptions {recorded.owner.node.path!r}: a second record of the same name in a zone fails "
+                f"to deploy. {_EACH_ITS_OWN}"
+            )
+            raise ValueError(msg)
+    return wanted
 
 
 class TrackingOptions(Construct):
@@ -177,17 +229,15 @@ class TrackingOptions(Construct):
             check_partition(stack)
             https_policy = https_policy or ses.HttpsPolicy.REQUIRE
         claims, environment = Claims.of(self), Environment.of(stack)
-        set_key, set_shown = _set_key(configuration_set, name)
-        managed = claims.clash(_SET, set_key, environment, Unique.IN_REGION)
-        if managed is not None:
-            msg = (
-                f"configuration_set {set_shown} already has a TrackingOptions, {managed.owner.node.path!r}, in a "
-                f"stack that may deploy to the same account and region (this one: {environment}; that one: "
-                f"{managed.environment}): SES keeps one set of tracking options per configuration set, so the two "
-                "would overwrite each other, with or without adopt_existing. Give each set one TrackingOptions; "
-                "if the two stacks deploy to different accounts or regions, give them an env that says so"
-            )
-            raise ValueError(msg)
+        wanted = _unclaimed(
+            claims,
+            environment,
+            configuration_set=configuration_set,
+            name=name,
+            domain=custom_redirect_domain,
+            hosted_zone=hosted_zone,
+            https_endpoint=bool(https_endpoint),
+        )
 
         provider = TrackingOptionsProvider.of(self)
         properties = {
@@ -222,7 +272,8 @@ class TrackingOptions(Construct):
         if hosted_zone is not None:
             self._records(custom_redirect_domain, hosted_zone, https_policy, removal_policy)
         # Claimed once made: a construct that failed half-way claims nothing.
-        claims.add(_SET, set_key, self, environment)
+        for kind, key in wanted:
+            claims.add(kind, key, self, environment)
 
     def _records(
         self,
