@@ -714,3 +714,16 @@ def test_one_domain_without_records_or_in_other_zones_is_no_clash() -> None:
             hosted_zone=zone,
         )
     template_of(stack).resource_count_is("AWS::Route53::RecordSet", 2)
+
+
+def test_fails_synth_for_a_set_with_cdks_own_tracking_options() -> None:
+    stack = make_stack()
+    owned = ses.ConfigurationSet(stack, "Owned", custom_tracking_redirect_domain="old.example.com")
+    with pytest.raises(ValueError, match="configuration_set") as raised:
+        TrackingOptions(stack, "Tracking", configuration_set=owned, custom_redirect_domain="click.example.com")
+    assert str(raised.value) == (
+        "configuration_set 'Stack/Owned' sets tracking options of its own (ses.ConfigurationSet's "
+        "custom_tracking_redirect_domain): CloudFormation and this TrackingOptions would overwrite each other's. "
+        "Drop custom_tracking_redirect_domain (and custom_tracking_https_policy) from the ConfigurationSet, or drop "
+        "this TrackingOptions"
+    )

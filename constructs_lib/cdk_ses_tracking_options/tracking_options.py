@@ -57,6 +57,20 @@ def _check_domain(domain: str) -> None:
         raise ValueError(msg)
 
 
+def _check_no_options_of_its_own(configuration_set: ses.IConfigurationSet) -> None:
+    if not isinstance(configuration_set, ses.ConfigurationSet):
+        return
+    owned = configuration_set.node.default_child
+    if isinstance(owned, ses.CfnConfigurationSet) and owned.tracking_options is not None:
+        msg = (
+            f"configuration_set {configuration_set.node.path!r} sets tracking options of its own "
+            "(ses.ConfigurationSet's custom_tracking_redirect_domain): CloudFormation and this TrackingOptions would "
+            "overwrite each other's. Drop custom_tracking_redirect_domain (and custom_tracking_https_policy) from "
+            "the ConfigurationSet, or drop this TrackingOptions"
+        )
+        raise ValueError(msg)
+
+
 def _zone_name(zone: route53.IHostedZone) -> str | None:
     """The zone's name, or None for a zone imported by id alone (CDK then cannot tell it)."""
     try:
@@ -217,6 +231,7 @@ class TrackingOptions(Construct):
         super().__init__(scope, id_)
         name = configuration_set.configuration_set_name
         _check_set_name(name)
+        _check_no_options_of_its_own(configuration_set)
         _check_https_policy(https_policy)
         _check_domain(custom_redirect_domain)
         if hosted_zone is not None:
