@@ -9,6 +9,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ses as ses
 
@@ -727,3 +728,148 @@ def test_fails_synth_for_a_set_with_cdks_own_tracking_options() -> None:
         "Drop custom_tracking_redirect_domain (and custom_tracking_https_policy) from the ConfigurationSet, or drop "
         "this TrackingOptions"
     )
+
+
+# --- The function's log group ------------------------------------------------------------------------------
+
+
+def log_group_of(template: assertions.Template) -> tuple[str, dict[str, Any]]:
+    (found,) = template.find_resources("AWS::Logs::LogGroup").items()
+    return found[0], dict(found[1])
+
+
+def test_the_log_group_keeps_a_year_outlives_the_stack_and_its_name_is_an_output() -> None:
+    stack = make_stack()
+    first = tracking(stack)
+    second = TrackingOptions(
+        stack, "Second", configuration_set=imported(stack, "billing"), custom_redirect_domain="click.example.com"
+    )
+    template = template_of(stack)
+    logical_id, log_group = log_group_of(template)
+    # The construct id is unchanged: a new one would replace the log group in deployed stacks.
+    assert logical_id == "SesTrackingOptionsProviderLogGroup28DBCBD9"
+    assert log_group == {
+        "Type": "AWS::Logs::LogGroup",
+        "Properties": {"RetentionInDays": 365},
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+    }
+    assert first.log_group is second.log_group
+    assert stack.resolve(first.log_group.log_group_name) == {"Ref": logical_id}
+    function = only(template, "AWS::Lambda::Function")["Properties"]
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": logical_id}
+    assert template.to_json()["Outputs"] == {
+        "SesTrackingOptionsProviderLogGroupNameED49614F": {
+            "Description": "The log group of the function that manages this stack's SES tracking options",
+            "Value": {"Ref": logical_id},
+        }
+    }
+
+
+def test_the_log_group_takes_the_name_and_retention_given_and_can_go_with_the_stack() -> None:
+    stack = make_stack()
+    for index, name in enumerate(["marketing", "billing"]):
+        made = TrackingOptions(
+            stack,
+            f"Tracking{index}",
+            configuration_set=imported(stack, name),
+            custom_redirect_domain="click.example.com",
+            log_group_name="/ses-tracking-options/stack",
+            log_retention=logs.RetentionDays.THREE_MONTHS,
+        )
+    made.log_group.apply_removal_policy(cdk.RemovalPolicy.DESTROY)
+    _, log_group = log_group_of(template_of(stack))
+    assert log_group["Properties"] == {"LogGroupName": "/ses-tracking-options/stack", "RetentionInDays": 90}
+    assert log_group["DeletionPolicy"] == "Delete"
+
+
+def test_log_retention_omitted_is_the_year_given_elsewhere() -> None:
+    stack = make_stack()
+    tracking(stack)
+    TrackingOptions(
+        stack,
+        "Second",
+        configuration_set=imported(stack, "billing"),
+        custom_redirect_domain="click.example.com",
+        log_retention=logs.RetentionDays.ONE_YEAR,
+    )
+    assert log_group_of(template_of(stack))[1]["Properties"] == {"RetentionInDays": 365}
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        (
+            {"log_retention": logs.RetentionDays.THREE_MONTHS},
+            "log_retention differs between the TrackingOptions of one stack: 'Stack/Second' gives "
+            "logs.RetentionDays.THREE_MONTHS, 'Stack/Tracking' gives none (the default, logs.RetentionDays.ONE_YEAR)",
+        ),
+        (
+            {"log_group_name": "/tenants"},
+            "log_group_name differs between the TrackingOptions of one stack: 'Stack/Second' gives '/tenants', "
+            "'Stack/Tracking' gives none (a name CloudFormation makes)",
+        ),
+    ],
+)
+def test_fails_synth_for_log_settings_that_differ_within_a_stack(props: dict[str, Any], message: str) -> None:
+    stack = make_stack()
+    tracking(stack)
+    with pytest.raises(ValueError, match="differs between") as raised:
+        TrackingOptions(
+            stack,
+            "Second",
+            configuration_set=imported(stack, "billing"),
+            custom_redirect_domain="click.example.com",
+            **props,
+        )
+    assert str(raised.value) == (
+        message + ". They share one function and its log group: pass the same log_group_name and log_retention to "
+        "each, or omit them in each"
+    )
+
+
+@pytest.mark.parametrize("name", ["", "aws/ses", "ses tracking", "/ses/tracking:logs", "a" * 513])
+def test_fails_synth_for_a_log_group_name_cloudwatch_logs_rejects(name: str) -> None:
+    stack = make_stack()
+    with pytest.raises(ValueError, match="log_group_name") as raised:
+        tracking(stack, log_group_name=name)
+    assert str(raised.value) == (
+        f"log_group_name {name!r} is not one CloudWatch Logs accepts: use 1 to 512 letters, digits, '_', '-', '/', "
+        "'.' or '#', not starting with 'aws/', such as '/ses-tracking-options/my-stack'"
+    )
+
+
+def test_fails_synth_for_one_log_group_name_in_two_stacks_that_may_deploy_to_one_place() -> None:
+    app = cdk.App()
+    on_marketing(cdk.Stack(app, "One", env=EU_WEST_1), log_group_name="/ses-tracking")
+    two = cdk.Stack(app, "Two")
+    with pytest.raises(ValueError, match="log_group_name") as raised:
+        TrackingOptions(
+            two,
+            "Tracking",
+            configuration_set=imported(two, "billing"),
+            custom_redirect_domain="b.example.com",
+            log_group_name="/ses-tracking",
+        )
+    assert str(raised.value) == (
+        "log_group_name '/ses-tracking' is already the log group of 'One/SesTrackingOptionsProvider', in a stack "
+        "that may deploy to the same account and region (this one: environment-agnostic; that one: account "
+        "123456789012, region eu-west-1): CloudWatch Logs holds one log group of a name in each, so the second would "
+        "fail to deploy. Give each stack its own log_group_name"
+    )
+
+
+def test_one_log_group_name_in_two_regions_is_two_log_groups() -> None:
+    app = cdk.App()
+    on_marketing(cdk.Stack(app, "One", env=EU_WEST_1), log_group_name="/ses-tracking")
+    other = cdk.Stack(app, "Two", env=cdk.Environment(account="123456789012", region="us-east-1"))
+    on_marketing(other, log_group_name="/ses-tracking")
+    assert log_group_of(template_of(other))[1]["Properties"]["LogGroupName"] == "/ses-tracking"
+
+
+def test_the_output_does_not_collide_with_the_stacks_own() -> None:
+    stack = make_stack()
+    cdk.CfnOutput(stack, "LogGroupName", value="mine")
+    tracking(stack)
+    outputs = template_of(stack).to_json()["Outputs"]
+    assert sorted(outputs) == ["LogGroupName", "SesTrackingOptionsProviderLogGroupNameED49614F"]

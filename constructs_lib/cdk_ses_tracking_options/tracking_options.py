@@ -7,6 +7,7 @@ import functools
 from aws_cdk import Annotations, Aws, CfnResource, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ses as ses
@@ -14,7 +15,7 @@ from constructs import Construct
 
 from ._claims import Claims, Environment, Unique
 from ._https_endpoint import alias_records, certificate_for, check_partition, distribution
-from ._provider import SERVICE_TIMEOUT_SECONDS, TrackingOptionsProvider
+from ._provider import SERVICE_TIMEOUT_SECONDS, LogSettings, TrackingOptionsProvider
 from .lambda_handler.names import is_hostname, is_set_name
 
 __all__ = ["TrackingOptions"]
@@ -211,6 +212,16 @@ class TrackingOptions(Construct):
         one from a ``us-east-1`` stack.
     :param access_log_bucket: where CloudFront writes access logs for ``https_endpoint`` (a bucket with
         ACLs enabled, as CloudFront's standard logs require). When omitted, no access logs are written.
+    :param log_group_name: the name of the log group of the provider function, which every TrackingOptions
+        in a stack shares: each of them must give the same (or omit it in each), or synthesis stops. When
+        omitted, CloudFormation makes a name from the stack's; the stack output ending in ``LogGroupName``
+        gives it either way. Changing it replaces the log group: the new one starts empty and the old one is
+        kept with its logs. The log group is kept when the stack is deleted (``RemovalPolicy.RETAIN``), so a
+        stack deployed again after a delete fails while a log group of its given name still exists: delete the
+        log group first, or have it go with the stack through
+        ``tracking.log_group.apply_removal_policy(RemovalPolicy.DESTROY)``.
+    :param log_retention: how long the function's logs are kept, the same for every TrackingOptions in a
+        stack. When omitted, one year (``logs.RetentionDays.ONE_YEAR``).
     """
 
     def __init__(
@@ -227,6 +238,8 @@ class TrackingOptions(Construct):
         https_endpoint: bool | None = None,
         certificate: acm.ICertificate | None = None,
         access_log_bucket: s3.IBucket | None = None,
+        log_group_name: str | None = None,
+        log_retention: logs.RetentionDays | None = None,
     ) -> None:
         super().__init__(scope, id_)
         name = configuration_set.configuration_set_name
@@ -254,7 +267,10 @@ class TrackingOptions(Construct):
             https_endpoint=bool(https_endpoint),
         )
 
-        provider = TrackingOptionsProvider.of(self)
+        provider = TrackingOptionsProvider.of(self, LogSettings(log_group_name, log_retention))
+        self.log_group: logs.LogGroup = provider.log_group
+        """The log group of the function, shared by every TrackingOptions in the stack; the stack output
+        ``SesTrackingOptionsProviderLogGroupName...`` gives its name."""
         properties = {
             "ServiceToken": provider.function_arn,
             "ServiceTimeout": SERVICE_TIMEOUT_SECONDS,
