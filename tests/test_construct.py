@@ -165,8 +165,14 @@ def test_the_function_runs_python_3_14_and_cloudformation_waits_its_longest_for_
     assert function["Timeout"] == 60
     table = next(iter(template.find_resources("AWS::DynamoDB::Table")))
     queue = next(iter(template.find_resources("AWS::SQS::Queue")))
-    assert function["Environment"] == {
-        "Variables": {"LOG_LEVEL": "INFO", "TABLE_NAME": {"Ref": table}, "QUEUE_URL": {"Ref": queue}}
+    # The log level is Lambda's logging configuration, not a variable: the handler falls back to INFO.
+    assert function["Environment"] == {"Variables": {"TABLE_NAME": {"Ref": table}, "QUEUE_URL": {"Ref": queue}}}
+    log_group = next(iter(template.find_resources("AWS::Logs::LogGroup")))
+    assert function["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "WARN",
+        "LogGroup": {"Ref": log_group},
     }
     # A resource waits its turn at SES in the queue for as long as CloudFormation waits: its maximum.
     assert only(template, RESOURCE_TYPE)["Properties"]["ServiceTimeout"] == "3600"

@@ -244,7 +244,13 @@ class TrackingOptionsProvider(Construct):
             memory_size=256,
             architecture=lambda_.Architecture.ARM_64,
             log_group=self.log_group,
-            environment={"LOG_LEVEL": "INFO", "TABLE_NAME": self.table.table_name, "QUEUE_URL": self.queue.queue_url},
+            # Lambda's JSON lines, each a record CloudWatch Logs Insights reads by field; the function's own log
+            # level is set here (the handler falls back to INFO without a LOG_LEVEL variable), and the platform's
+            # START, END and REPORT lines are left out below WARN.
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            environment={"TABLE_NAME": self.table.table_name, "QUEUE_URL": self.queue.queue_url},
             description="CloudFormation provider for SES configuration set tracking options",
         )
         # CloudFormation invokes the function asynchronously. Lambda tries an event that fails twice more (an
