@@ -1,12 +1,11 @@
-"""What may have one owner in an app: a configuration set's tracking options, the records of a domain, a CloudFront
-alternate domain name, a log group's name. A second owner of one of them synthesizes, then fails at deploy (or two
-resources overwrite each other), so the construct that claims it second is refused at synth.
+"""What may have one owner in an app: a configuration set's tracking options, the records of a domain in a hosted
+zone, a CloudFront alternate domain name, a log group's name. A second owner of one of them synthesizes, then fails
+at deploy (or the two overwrite each other), so the construct that claims it second is refused at synth.
 
-Each is unique within a region of an account, an account, or all of AWS (`Unique`), so two claims clash only where
-the two stacks may deploy to the same one: a part of the environment unknown at synth (an environment-agnostic
-stack) may be anything. Claims
-are per app (the root of the construct tree): another app is not seen, and a construct removed from the tree before
-synthesis (a refactor within one app) no longer holds its claims.
+Some are unique in all of AWS, others in a region of an account (`Unique`): two claims on one of the latter clash
+only where the two stacks may deploy to the same account and region, a part unknown at synth (an environment-
+agnostic stack) being possibly anything. Claims are per app (the root of the construct tree): another app is not
+seen, and a construct removed from the tree before synthesis (a refactor within one app) no longer holds its claims.
 """
 
 from __future__ import annotations
@@ -25,8 +24,7 @@ class Unique(enum.Enum):
     """Where one of a kind may exist only once."""
 
     IN_REGION = "in a region of an account"  # a set's tracking options, a log group's name
-    IN_ACCOUNT = "in an account"  # records in a hosted zone: Route 53 is global, a zone belongs to one account
-    IN_AWS = "in all of AWS"  # a CloudFront alternate domain name
+    IN_AWS = "in all of AWS"  # a CloudFront alternate domain name; records in a zone, named by its id
 
 
 @dataclass(frozen=True)
@@ -49,11 +47,9 @@ class Environment:
 
     def may_share(self, other: Environment, unique: Unique) -> bool:
         """Whether the two may be the same place for something unique there."""
-        pairs = {
-            Unique.IN_REGION: ((self.account, other.account), (self.region, other.region)),
-            Unique.IN_ACCOUNT: ((self.account, other.account),),
-            Unique.IN_AWS: (),
-        }[unique]
+        if unique is Unique.IN_AWS:
+            return True
+        pairs = ((self.account, other.account), (self.region, other.region))
         return all(mine is None or theirs is None or mine == theirs for mine, theirs in pairs)
 
     def __str__(self) -> str:
@@ -82,11 +78,15 @@ class Claims:
     """One app's claims, by what is claimed (a kind, such as "configuration set", and a key, such as its name)."""
 
     @classmethod
-    def of(cls, scope: Construct) -> Claims:
-        root = scope.node.root
-        found = _BY_APP.get(root)
+    def of(cls, stack: Stack) -> Claims:
+        # By stack first: a construct's synthesis pays a call into CDK's JavaScript for each look at the tree.
+        found = _BY_STACK.get(stack)
         if found is None:
-            found = _BY_APP[root] = cls()
+            root = stack.node.root
+            found = _BY_APP.get(root)
+            if found is None:
+                found = _BY_APP[root] = cls()
+            _BY_STACK[stack] = found
         return found
 
     def __init__(self) -> None:
@@ -105,4 +105,5 @@ class Claims:
 
 
 _BY_APP: weakref.WeakKeyDictionary[IConstruct, Claims] = weakref.WeakKeyDictionary()
+_BY_STACK: weakref.WeakKeyDictionary[Stack, Claims] = weakref.WeakKeyDictionary()
 _ENVIRONMENTS: weakref.WeakKeyDictionary[Stack, Environment] = weakref.WeakKeyDictionary()

@@ -90,11 +90,14 @@ class TrackingOptionsProvider(Construct):
     ID = "SesTrackingOptionsProvider"
 
     @classmethod
-    def of(cls, scope: Construct, log_settings: LogSettings | None = None) -> TrackingOptionsProvider:
-        """The stack's provider, made for the first construct that asks with its log settings; every later one
-        must ask for the same."""
+    def of(
+        cls, scope: Construct, log_settings: LogSettings | None = None, *, stack: Stack | None = None
+    ) -> TrackingOptionsProvider:
+        """The stack's provider (`stack`, when the caller knows it, is the scope's), made for the first construct
+        that asks with its log settings; every later one must ask for the same."""
         log_settings = log_settings or LogSettings()
-        stack = Stack.of(scope)
+        if stack is None:
+            stack = Stack.of(scope)
         found = _BY_STACK.get(stack)
         if found is None:
             existing = stack.node.try_find_child(cls.ID)

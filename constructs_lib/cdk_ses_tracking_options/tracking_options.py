@@ -256,7 +256,7 @@ class TrackingOptions(Construct):
         if https_endpoint:
             check_partition(stack)
             https_policy = https_policy or ses.HttpsPolicy.REQUIRE
-        claims, environment = Claims.of(self), Environment.of(stack)
+        claims, environment = Claims.of(stack), Environment.of(stack)
         wanted = _unclaimed(
             claims,
             environment,
@@ -267,7 +267,7 @@ class TrackingOptions(Construct):
             https_endpoint=bool(https_endpoint),
         )
 
-        provider = TrackingOptionsProvider.of(self, LogSettings(log_group_name, log_retention))
+        provider = TrackingOptionsProvider.of(self, LogSettings(log_group_name, log_retention), stack=stack)
         self.log_group: logs.LogGroup = provider.log_group
         """The log group of the function, shared by every TrackingOptions in the stack; the stack output
         ``SesTrackingOptionsProviderLogGroupName...`` gives its name."""
