@@ -208,6 +208,58 @@ def test_in_us_east_1_with_a_zone_it_makes_a_dns_validated_certificate() -> None
     assert distribution_config(stack)["ViewerCertificate"]["AcmCertificateArn"] == {"Ref": certificate_id}
 
 
+@pytest.mark.parametrize("zone_name", ["example.com", "Example.COM."])
+def test_the_zone_apex_is_served_by_alias_records_and_a_certificate_for_it(zone_name: str) -> None:
+    # GIVEN the apex of the zone as the tracking domain: a CNAME is not allowed there, an alias is
+    stack = stack_in(US_EAST_1)
+    zone = route53.HostedZone.from_hosted_zone_attributes(
+        stack, "Zone", hosted_zone_id="Z0123456789ABCDEFGHIJ", zone_name=zone_name
+    )
+    made = TrackingOptions(
+        stack,
+        "Tracking",
+        configuration_set=ses.ConfigurationSet.from_configuration_set_name(stack, "Marketing", "marketing"),
+        custom_redirect_domain="example.com",
+        hosted_zone=zone,
+        https_endpoint=True,
+    )
+    # THEN A and AAAA aliases at the apex, no CNAME, and a certificate for the apex
+    assert made.alias_records is not None
+    assert made.cname_record is None
+    records = assertions.Template.from_stack(stack).find_resources("AWS::Route53::RecordSet")
+    assert sorted((r["Properties"]["Type"], r["Properties"]["Name"]) for r in records.values()) == [
+        ("A", "example.com."),
+        ("AAAA", "example.com."),
+    ]
+    assertions.Template.from_stack(stack).has_resource_properties(
+        "AWS::CertificateManager::Certificate", {"DomainName": "example.com"}
+    )
+    assert distribution_config(stack)["Aliases"] == ["example.com"]
+
+
+def test_fails_synth_for_one_domain_on_two_endpoints_even_in_other_accounts() -> None:
+    # CloudFront's alternate domain names are unique in all of AWS (CNAMEAlreadyExists).
+    app = cdk.App()
+    first = stack_in(EU_WEST_1, app, "One")
+    tracking(first, certificate=imported_certificate(first))
+    second = stack_in(cdk.Environment(account="210987654321", region="eu-central-1"), app, "Two")
+    with pytest.raises(ValueError, match="custom_redirect_domain") as raised:
+        TrackingOptions(
+            second,
+            "Tracking",
+            configuration_set=ses.ConfigurationSet.from_configuration_set_name(second, "Billing", "billing"),
+            custom_redirect_domain=DOMAIN,
+            https_endpoint=True,
+            certificate=imported_certificate(second),
+        )
+    assert str(raised.value) == (
+        "custom_redirect_domain 'click.example.com' already has an HTTPS endpoint, made by TrackingOptions "
+        "'One/Tracking': one CloudFront distribution or tenant serves a domain, in all of AWS, so the second "
+        "would fail to deploy (CNAMEAlreadyExists). Give each TrackingOptions its own custom_redirect_domain, such as "
+        "'click.<tenant>.example.com'"
+    )
+
+
 @pytest.mark.parametrize(
     ("env", "zone", "where"),
     [

@@ -64,7 +64,9 @@ def zone_of(stack: cdk.Stack) -> route53.IHostedZone:
 def tracking(
     stack: cdk.Stack, endpoint: ISharedTrackingEndpoint, domain: str = DOMAIN, id_: str = "Tracking", **kwargs: Any
 ) -> TrackingOptions:
-    marketing = ses.ConfigurationSet.from_configuration_set_name(stack, f"{id_}Set", f"set-{id_.lower()}")
+    marketing = ses.ConfigurationSet.from_configuration_set_name(
+        stack, f"{id_}Set", f"set-{stack.node.id.lower()}-{id_.lower()}"
+    )
     return TrackingOptions(
         stack, id_, configuration_set=marketing, custom_redirect_domain=domain, shared_endpoint=endpoint, **kwargs
     )

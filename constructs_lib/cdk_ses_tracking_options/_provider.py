@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import weakref
+from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, CfnOutput, Duration, Fn, RemovalPolicy, Stack, Token, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -13,6 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ._bundle import HANDLER, RUNTIME, provider_code
+from ._claims import Claims, Environment, Unique
 from .lambda_handler.budget import FUNCTION_TIMEOUT, MAX_EVENT_AGE, QUEUE_VISIBILITY, SERVICE_TIMEOUT
 
 # CloudFormation's longest wait for an answer, sent as CloudFormation sends it: hundreds of resources (and other
@@ -38,30 +41,121 @@ V2_ACTIONS = ("ses:GetConfigurationSet", "ses:PutConfigurationSetTrackingOptions
 SETS_ARN = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/*"
 
 
+DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_YEAR
+# CloudWatch Logs' CreateLogGroup: 1 to 512 of these characters, and not the prefix it reserves.
+_LOG_GROUP_NAME = re.compile(r"[A-Za-z0-9_./#-]{1,512}")
+_LOG_GROUP = "log group name"
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """The function's log group as a TrackingOptions asks for it: None for the default."""
+
+    name: str | None = None
+    retention: logs.RetentionDays | None = None
+
+    def check(self) -> None:
+        name = self.name
+        if name is None or Token.is_unresolved(name):
+            return
+        if not _LOG_GROUP_NAME.fullmatch(name) or name.startswith("aws/"):
+            msg = (
+                f"log_group_name {name!r} is not one CloudWatch Logs accepts: use 1 to 512 letters, digits, '_', "
+                "'-', '/', '.' or '#', not starting with 'aws/', such as '/ses-tracking-options/my-stack'"
+            )
+            raise ValueError(msg)
+
+    def differences(self, other: LogSettings) -> list[tuple[str, str, str]]:
+        """Each prop on which the two disagree (omitted is the default), and how each gives it."""
+        found = []
+        if self.name != other.name:
+            found.append(("log_group_name", _name_shown(self.name), _name_shown(other.name)))
+        if (self.retention or DEFAULT_LOG_RETENTION) != (other.retention or DEFAULT_LOG_RETENTION):
+            found.append(("log_retention", _retention_shown(self.retention), _retention_shown(other.retention)))
+        return found
+
+
+def _name_shown(name: str | None) -> str:
+    return "none (a name CloudFormation makes)" if name is None else repr(name)
+
+
+def _retention_shown(retention: logs.RetentionDays | None) -> str:
+    shown = f"logs.RetentionDays.{(retention or DEFAULT_LOG_RETENTION).name}"
+    return f"none (the default, {shown})" if retention is None else shown
+
+
 class TrackingOptionsProvider(Construct):
     """Role, log group, table, queue and function; found again, not duplicated, by every construct in the stack."""
 
     ID = "SesTrackingOptionsProvider"
 
     @classmethod
-    def of(cls, scope: Construct) -> TrackingOptionsProvider:
-        stack = Stack.of(scope)
+    def of(
+        cls, scope: Construct, log_settings: LogSettings | None = None, *, stack: Stack | None = None
+    ) -> TrackingOptionsProvider:
+        """The stack's provider (`stack`, when the caller knows it, is the scope's), made for the first construct
+        that asks with its log settings; every later one must ask for the same."""
+        log_settings = log_settings or LogSettings()
+        if stack is None:
+            stack = Stack.of(scope)
         found = _BY_STACK.get(stack)
         if found is None:
             existing = stack.node.try_find_child(cls.ID)
-            found = existing if isinstance(existing, cls) else cls(stack, cls.ID)
+            found = existing if isinstance(existing, cls) else cls._made(stack, log_settings, scope)
             _BY_STACK[stack] = found
+        for prop, mine, theirs in log_settings.differences(found.log_settings):
+            msg = (
+                f"{prop} differs between the TrackingOptions of one stack: {scope.node.path!r} gives {mine}, "
+                f"{found.made_for!r} gives {theirs}. They share one function and its log group: pass the same "
+                "log_group_name and log_retention to each, or omit them in each"
+            )
+            raise ValueError(msg)
         return found
 
-    def __init__(self, scope: Construct, id_: str) -> None:
+    @classmethod
+    def _made(cls, stack: Stack, log_settings: LogSettings, made_for: Construct) -> TrackingOptionsProvider:
+        log_settings.check()
+        name = log_settings.name
+        claims, environment = Claims.of(stack), Environment.of(stack)
+        named = None if name is None else claims.clash(_LOG_GROUP, name, environment, Unique.IN_REGION)
+        if named is not None:
+            msg = (
+                f"log_group_name {name!r} is already the log group of {named.owner.node.path!r}, in a stack that may "
+                f"deploy to the same account and region (this one: {environment}; that one: {named.environment}): "
+                "CloudWatch Logs holds one log group of a name in each, so the second would fail to deploy. Give "
+                "each stack its own log_group_name"
+            )
+            raise ValueError(msg)
+        made = cls(stack, cls.ID, log_settings, made_for=made_for)
+        if name is not None:
+            claims.add(_LOG_GROUP, name, made, environment)
+        return made
+
+    def __init__(
+        self, scope: Construct, id_: str, log_settings: LogSettings | None = None, *, made_for: Construct | None = None
+    ) -> None:
         super().__init__(scope, id_)
+        self.log_settings = log_settings or LogSettings()
+        self.made_for = (made_for or self).node.path
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Manages SES configuration set tracking options for CloudFormation",
         )
-        self.log_group = logs.LogGroup(self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR)
+        # Kept when the stack is deleted (RETAIN, LogGroup's default): the logs of a failed deletion stay readable.
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            log_group_name=self.log_settings.name,
+            retention=self.log_settings.retention or DEFAULT_LOG_RETENTION,
+        )
+        CfnOutput(
+            self,
+            "LogGroupName",
+            value=self.log_group.log_group_name,
+            description="The log group of the function that manages this stack's SES tracking options",
+        )
         self.log_group.grant_write(self.role)
         self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(V1_ACTIONS), resources=["*"]))
         self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(V2_ACTIONS), resources=[Fn.sub(SETS_ARN)]))
@@ -153,7 +247,13 @@ class TrackingOptionsProvider(Construct):
             memory_size=256,
             architecture=lambda_.Architecture.ARM_64,
             log_group=self.log_group,
-            environment={"LOG_LEVEL": "INFO", "TABLE_NAME": self.table.table_name, "QUEUE_URL": self.queue.queue_url},
+            # Lambda's JSON lines, each a record CloudWatch Logs Insights reads by field; the function's own log
+            # level is set here (the handler falls back to INFO without a LOG_LEVEL variable), and the platform's
+            # START, END and REPORT lines are left out below WARN.
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            environment={"TABLE_NAME": self.table.table_name, "QUEUE_URL": self.queue.queue_url},
             description="CloudFormation provider for SES configuration set tracking options",
         )
         # CloudFormation invokes the function asynchronously. Lambda tries an event that fails twice more (an

@@ -7,13 +7,15 @@ import functools
 from aws_cdk import Annotations, Aws, CfnResource, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ses as ses
 from constructs import Construct
 
+from ._claims import Claims, Environment, Unique
 from ._https_endpoint import alias_records, certificate_for, check_partition, distribution
-from ._provider import SERVICE_TIMEOUT_SECONDS, TrackingOptionsProvider
+from ._provider import SERVICE_TIMEOUT_SECONDS, LogSettings, TrackingOptionsProvider
 from ._shared_endpoint import ISharedTrackingEndpoint, distribution_tenant
 from .lambda_handler.names import is_hostname, is_set_name
 
@@ -21,6 +23,11 @@ __all__ = ["TrackingOptions"]
 
 RESOURCE_TYPE = "Custom::SesTrackingOptions"
 _HTTPS_POLICIES = (ses.HttpsPolicy.REQUIRE, ses.HttpsPolicy.REQUIRE_OPEN_ONLY)
+# What a TrackingOptions claims in its app (_claims.py).
+_SET = "configuration set"
+_ENDPOINT = "CloudFront alternate domain name"
+_RECORDS = "records in a hosted zone"
+_EACH_ITS_OWN = "Give each TrackingOptions its own custom_redirect_domain, such as 'click.<tenant>.example.com'"
 
 
 def _check_set_name(name: str) -> None:
@@ -30,11 +37,38 @@ def _check_set_name(name: str) -> None:
         raise ValueError(msg)
 
 
+def _check_https_policy(policy: object) -> None:
+    # Typed as the enum, but a string reaches here from untyped code (and used to fail on `.value`).
+    if policy is None or isinstance(policy, ses.HttpsPolicy):
+        return
+    members = [member.name for member in ses.HttpsPolicy]
+    if policy in members:
+        hint = f"pass ses.HttpsPolicy.{policy}"
+    else:
+        hint = "pass one of " + ", ".join(f"ses.HttpsPolicy.{name}" for name in members)
+    msg = f"https_policy {policy!r} is not a member of the enum aws_cdk.aws_ses.HttpsPolicy: {hint}"
+    raise ValueError(msg)
+
+
 def _check_domain(domain: str) -> None:
     if not is_hostname(domain) and not Token.is_unresolved(domain):
         msg = (
             f"custom_redirect_domain {domain!r} is not a hostname such as 'click.example.com' "
             "(ASCII letters, digits and '-', labels of 1 to 63 characters, internationalized names in xn-- form)"
+        )
+        raise ValueError(msg)
+
+
+def _check_no_options_of_its_own(configuration_set: ses.IConfigurationSet) -> None:
+    if not isinstance(configuration_set, ses.ConfigurationSet):
+        return
+    owned = configuration_set.node.default_child
+    if isinstance(owned, ses.CfnConfigurationSet) and owned.tracking_options is not None:
+        msg = (
+            f"configuration_set {configuration_set.node.path!r} sets tracking options of its own "
+            "(ses.ConfigurationSet's custom_tracking_redirect_domain): CloudFormation and this TrackingOptions would "
+            "overwrite each other's. Drop custom_tracking_redirect_domain (and custom_tracking_https_policy) from "
+            "the ConfigurationSet, or drop this TrackingOptions"
         )
         raise ValueError(msg)
 
@@ -48,11 +82,22 @@ def _zone_name(zone: route53.IHostedZone) -> str | None:
     return None if Token.is_unresolved(name) else name.rstrip(".")
 
 
-def _check_in_zone(domain: str, zone: route53.IHostedZone) -> None:
+def _check_in_zone(domain: str, zone: route53.IHostedZone, *, https_endpoint: bool) -> None:
     zone_name = _zone_name(zone)
     # After _check_domain, a domain that is not a hostname is a token, unknown until deploy.
     if zone_name is None or not is_hostname(domain):
         return
+    if domain.lower() == zone_name.lower():
+        if https_endpoint:
+            return  # A and AAAA alias records may sit at the apex.
+        # RFC 1034 3.6.2: a CNAME cannot share its name with other records, and the apex has SOA and NS. Route 53
+        # refuses one there ("Choosing between alias and non-alias records").
+        msg = (
+            f"custom_redirect_domain {domain!r} is the apex of hosted_zone {zone_name!r}, where DNS allows no "
+            "CNAME: pass https_endpoint=True (A and AAAA alias records to CloudFront, valid at the apex), or use a "
+            f"subdomain such as 'click.{zone_name}'"
+        )
+        raise ValueError(msg)
     if not domain.lower().endswith("." + zone_name.lower()):
         msg = (
             f"custom_redirect_domain {domain!r} is not a subdomain of hosted_zone {zone_name!r}: "
@@ -87,6 +132,68 @@ def _check_endpoint_props(
         raise ValueError(msg)
 
 
+def _set_key(configuration_set: ses.IConfigurationSet, name: str) -> tuple[str, str]:
+    """What tells the set apart at synth, and how a message shows it: its name when known, else (a set owned in
+    the app and named by CloudFormation) its name's token, the same wherever that set is used."""
+    if is_set_name(name):
+        return name, repr(name)
+    if isinstance(configuration_set, ses.ConfigurationSet):
+        # A set owned in the app and given a name: the same set as one imported by that name.
+        owned = configuration_set.node.default_child
+        if isinstance(owned, ses.CfnConfigurationSet) and owned.name is not None and is_set_name(owned.name):
+            return owned.name, repr(owned.name)
+    return name, f"{configuration_set.node.path!r} (named at deploy)"
+
+
+def _unclaimed(
+    claims: Claims,
+    environment: Environment,
+    *,
+    configuration_set: ses.IConfigurationSet,
+    name: str,
+    domain: str,
+    hosted_zone: route53.IHostedZone | None,
+    https_endpoint: bool,
+) -> list[tuple[str, str]]:
+    """What a TrackingOptions would own that must have one owner, checked to have none yet in the app."""
+    set_key, set_shown = _set_key(configuration_set, name)
+    managed = claims.clash(_SET, set_key, environment, Unique.IN_REGION)
+    if managed is not None:
+        msg = (
+            f"configuration_set {set_shown} already has a TrackingOptions, {managed.owner.node.path!r}, in a "
+            f"stack that may deploy to the same account and region (this one: {environment}; that one: "
+            f"{managed.environment}): SES keeps one set of tracking options per configuration set, so the two "
+            "would overwrite each other, with or without adopt_existing. Give each set one TrackingOptions; "
+            "if the two stacks deploy to different accounts or regions, give them an env that says so"
+        )
+        raise ValueError(msg)
+    wanted = [(_SET, set_key)]
+    domain_key = domain.lower()
+    if https_endpoint:
+        wanted.append((_ENDPOINT, domain_key))
+        served = claims.clash(_ENDPOINT, domain_key, environment, Unique.IN_AWS)
+        if served is not None:
+            msg = (
+                f"custom_redirect_domain {domain!r} already has an HTTPS endpoint, made by TrackingOptions "
+                f"{served.owner.node.path!r}: one CloudFront distribution or tenant serves a domain, in all of AWS, "
+                f"so the second would fail to deploy (CNAMEAlreadyExists). {_EACH_ITS_OWN}"
+            )
+            raise ValueError(msg)
+    if hosted_zone is not None:
+        # Zone ids are unique in all of AWS; one held as a token is the same zone wherever it is used.
+        records_key = f"{hosted_zone.hosted_zone_id} {domain_key}"
+        wanted.append((_RECORDS, records_key))
+        recorded = claims.clash(_RECORDS, records_key, environment, Unique.IN_AWS)
+        if recorded is not None:
+            msg = (
+                f"custom_redirect_domain {domain!r} already has its records in this hosted_zone, made by "
+                f"TrackingOptions {recorded.owner.node.path!r}: a second record of the same name in a zone fails "
+                f"to deploy. {_EACH_ITS_OWN}"
+            )
+            raise ValueError(msg)
+    return wanted
+
+
 class TrackingOptions(Construct):
     """Custom open and click tracking domain of an SES configuration set, owned or imported.
 
@@ -101,10 +208,11 @@ class TrackingOptions(Construct):
     :param custom_redirect_domain: the domain that open and click tracking links go through, such as
         ``click.example.com``. It, or a parent domain, must be a verified SES identity, and it must point
         to :attr:`dns_target`.
-    :param https_policy: whether tracking links require HTTPS. When omitted, ``REQUIRE`` with
-        ``https_endpoint`` or ``shared_endpoint``; otherwise the set keeps SES's default (``OPTIONAL``: open
-        tracking over HTTP, click tracking keeps the link's protocol). ``REQUIRE`` and ``REQUIRE_OPEN_ONLY``
-        need an HTTPS endpoint in front of the domain: ``shared_endpoint``, ``https_endpoint``, or one of your own.
+    :param https_policy: whether tracking links require HTTPS, a member of ``ses.HttpsPolicy`` (its value as a
+        string, such as ``"REQUIRE"``, is refused at synth). When omitted, ``REQUIRE`` with ``https_endpoint`` or
+        ``shared_endpoint``; otherwise the set keeps SES's default (``OPTIONAL``: open tracking over HTTP, click
+        tracking keeps the link's protocol). ``REQUIRE`` and ``REQUIRE_OPEN_ONLY`` need an HTTPS endpoint in
+        front of the domain: ``shared_endpoint``, ``https_endpoint``, or one of your own.
     :param removal_policy: what happens to the tracking options when the construct leaves the stack.
         When omitted, they are removed (``RemovalPolicy.DESTROY``, CloudFormation's default).
         ``RETAIN`` leaves them on the set, with what their links need to keep working: the DNS records,
@@ -114,8 +222,8 @@ class TrackingOptions(Construct):
     :param hosted_zone: the Route 53 zone that holds ``custom_redirect_domain``. When given, the
         construct also creates the records from the domain to :attr:`dns_target`: a CNAME (to SES's redirect
         host, or to the shared endpoint's routing endpoint), or with ``https_endpoint`` A and AAAA alias
-        records. When omitted, no DNS record is created: point the domain at :attr:`dns_target` wherever its
-        DNS is served.
+        records (the only ones allowed when the domain is the zone's apex). When omitted, no DNS record is
+        created: point the domain at :attr:`dns_target` wherever its DNS is served.
     :param adopt_existing: whether to take over tracking options the set already has. When true, a
         Create on a set with options switches them to the requested ones in place (never a moment
         without options), and deleting the construct gives the set back the domain and HTTPS policy it
@@ -139,6 +247,16 @@ class TrackingOptions(Construct):
         one from a ``us-east-1`` stack.
     :param access_log_bucket: where CloudFront writes access logs for ``https_endpoint`` (a bucket with
         ACLs enabled, as CloudFront's standard logs require). When omitted, no access logs are written.
+    :param log_group_name: the name of the log group of the provider function, which every TrackingOptions
+        in a stack shares: each of them must give the same (or omit it in each), or synthesis stops. When
+        omitted, CloudFormation makes a name from the stack's; the stack output ending in ``LogGroupName``
+        gives it either way. Changing it replaces the log group: the new one starts empty and the old one is
+        kept with its logs. The log group is kept when the stack is deleted (``RemovalPolicy.RETAIN``), so a
+        stack deployed again after a delete fails while a log group of its given name still exists: delete the
+        log group first, or have it go with the stack through
+        ``tracking.log_group.apply_removal_policy(RemovalPolicy.DESTROY)``.
+    :param log_retention: how long the function's logs are kept, the same for every TrackingOptions in a
+        stack. When omitted, one year (``logs.RetentionDays.ONE_YEAR``).
     """
 
     def __init__(
@@ -156,20 +274,38 @@ class TrackingOptions(Construct):
         certificate: acm.ICertificate | None = None,
         access_log_bucket: s3.IBucket | None = None,
         shared_endpoint: ISharedTrackingEndpoint | None = None,
+        log_group_name: str | None = None,
+        log_retention: logs.RetentionDays | None = None,
     ) -> None:
         super().__init__(scope, id_)
         name = configuration_set.configuration_set_name
         _check_set_name(name)
+        _check_no_options_of_its_own(configuration_set)
+        _check_https_policy(https_policy)
         _check_domain(custom_redirect_domain)
         if hosted_zone is not None:
-            _check_in_zone(custom_redirect_domain, hosted_zone)
+            _check_in_zone(custom_redirect_domain, hosted_zone, https_endpoint=bool(https_endpoint))
         _check_endpoint_props(https_endpoint, shared_endpoint, certificate, access_log_bucket)
+        stack = Stack.of(self)
         if https_endpoint:
-            check_partition(Stack.of(self))
+            check_partition(stack)
         if https_endpoint or shared_endpoint is not None:
             https_policy = https_policy or ses.HttpsPolicy.REQUIRE
+        claims, environment = Claims.of(stack), Environment.of(stack)
+        wanted = _unclaimed(
+            claims,
+            environment,
+            configuration_set=configuration_set,
+            name=name,
+            domain=custom_redirect_domain,
+            hosted_zone=hosted_zone,
+            https_endpoint=bool(https_endpoint) or shared_endpoint is not None,
+        )
 
-        provider = TrackingOptionsProvider.of(self)
+        provider = TrackingOptionsProvider.of(self, LogSettings(log_group_name, log_retention), stack=stack)
+        self.log_group: logs.LogGroup = provider.log_group
+        """The log group of the function, shared by every TrackingOptions in the stack; the stack output
+        ``SesTrackingOptionsProviderLogGroupName...`` gives its name."""
         properties = {
             "ServiceToken": provider.function_arn,
             "ServiceTimeout": SERVICE_TIMEOUT_SECONDS,
@@ -208,6 +344,9 @@ class TrackingOptions(Construct):
         """The A and AAAA alias records to the distribution, with ``hosted_zone`` and ``https_endpoint``."""
         if hosted_zone is not None:
             self._records(hosted_zone, custom_redirect_domain, https_policy, removal_policy)
+        # Claimed once made: a construct that failed half-way claims nothing.
+        for kind, key in wanted:
+            claims.add(kind, key, self, environment)
 
     def _records(
         self,
