@@ -31,6 +31,7 @@ from cdk_ses_tracking_options.lambda_handler.budget import FUNCTION_TIMEOUT, INT
 from cdk_ses_tracking_options.lambda_handler.entry import Invocation
 from cdk_ses_tracking_options.lambda_handler.environment import Environment
 from cdk_ses_tracking_options.lambda_handler.operation import Operation
+from cdk_ses_tracking_options.lambda_handler.ownership import Ownership, SetOwnership
 from cdk_ses_tracking_options.lambda_handler.pacing import LaneState
 from cdk_ses_tracking_options.lambda_handler.ses import SesClients
 from cdk_ses_tracking_options.lambda_handler.store import Answer, Claim, Found
@@ -187,6 +188,7 @@ class MemoryStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._requests: dict[str, dict[str, Any]] = {}
+        self._owners: dict[str, Ownership | None] = {}
         self._lane: dict[str, Any] = {}
         self.operations = 0
 
@@ -243,7 +245,14 @@ class MemoryStore:
             return stored
 
     def answer(
-        self, operation: Operation, holder: str, answer: Answer, *, releasing: LaneState | None = None, now: float = 0
+        self,
+        operation: Operation,
+        holder: str,
+        answer: Answer,
+        *,
+        recorded: SetOwnership | None = None,
+        releasing: LaneState | None = None,
+        now: float = 0,
     ) -> bool:
         self._io()
         with self._lock:
@@ -253,7 +262,14 @@ class MemoryStore:
             if item.get("holder") != holder:
                 return False
             item.update(state="answered", answer=answer, op=operation)
+            if recorded is not None:
+                self._owners[recorded.set_name] = recorded.ownership
             return True
+
+    def ownership(self, set_name: str) -> Ownership | None:
+        self._io()
+        with self._lock:
+            return self._owners.get(set_name)
 
     def delivered(self, request_id: str) -> None:
         self._io()

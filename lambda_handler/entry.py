@@ -142,7 +142,7 @@ def _straight(operation: Operation, invocation: Invocation, env: Environment, tu
     timer.daemon = True
     timer.start()
     try:
-        outcome = run(ses)
+        outcome = run(ses, env.store.ownership)
     except BaseException:
         release_lane(env, invocation.holder, turns.state)
         raise
@@ -154,7 +154,12 @@ def _straight(operation: Operation, invocation: Invocation, env: Environment, tu
     try:
         # The answer recorded and the lane let go in one write.
         answered = env.store.answer(
-            outcome.operation, invocation.holder, outcome.answer, releasing=turns.state, now=env.clock()
+            outcome.operation,
+            invocation.holder,
+            outcome.answer,
+            recorded=outcome.recorded,
+            releasing=turns.state,
+            now=env.clock(),
         )
     except (BotoCoreError, ClientError):
         release_lane(env, invocation.holder, turns.state)
@@ -197,7 +202,8 @@ def _unrecorded(operation: Operation, invocation: Invocation, env: Environment) 
         sleep=env.sleep,
         may_pause=False,
     )
-    outcome = run(ses)
+    # Nor is who holds the set known: the physical id alone decides, as before the record.
+    outcome = run(ses, lambda _set_name: None)
     assert not isinstance(outcome, Paused), "an unrecorded operation never pauses"
     return outcome.answer
 

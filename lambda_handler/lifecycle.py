@@ -4,13 +4,16 @@ the calls go through SesTracking, which answers those an operation made before f
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from .errors import ProviderError
+from .errors import ProviderError, SesOperationError
+from .ownership import Holder, Ownership, SetOwnership
 from .physical_ids import Found, Issued, parse
 from .properties import TrackingProps
 from .ses import Created, Current, SesTracking
 
-__all__ = ["Lifecycle"]
+__all__ = ["Decided", "Lifecycle"]
 
 logger = logging.getLogger(__name__)
 
@@ -22,28 +25,78 @@ def _already_exists(name: str) -> ProviderError:
     )
 
 
+_SET_GONE = frozenset({"ConfigurationSetDoesNotExist", "NotFound"})
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A Create's or an Update's outcome: the physical id to answer with, and the set's record as it leaves it."""
+
+    physical_id: str
+    recorded: SetOwnership | None = None
+
+
 class Lifecycle:
-    """The physical id records which set's options this resource manages, and what it adopted there;
-    nothing else is ever touched."""
+    """The physical id records which set's options this resource manages, and what it adopted there; the
+    provider's record of ownership (ownership.py) tells which resource of the stack holds a set now. Nothing
+    else is ever touched."""
 
-    def __init__(self, ses: SesTracking) -> None:
+    def __init__(self, ses: SesTracking, ownership: Callable[[str], Ownership | None]) -> None:
         self._ses = ses
+        self._ownership = ownership
+        self._logical_id = ses.operation.logical_id
 
-    def create(self, props: TrackingProps) -> str:
+    def _holding(self, physical_id: str, props: TrackingProps) -> Holder:
+        return Holder(self._logical_id, physical_id, props.custom_redirect_domain, props.https_policy)
+
+    def _held(self, issued: Issued, props: TrackingProps, before: Ownership | None) -> Decided:
+        """The set's options held by this resource under `issued`, recorded with the answer."""
+        physical_id = issued.encode()
+        holder = self._holding(physical_id, props)
+        ownership = before.taken_by(holder) if before is not None else Ownership(holder)
+        return Decided(physical_id, SetOwnership(issued.set_name, ownership))
+
+    def create(self, props: TrackingProps) -> Decided:
         name = props.configuration_set_name
         if self._create_options(props) in {Created.NEW, Created.OURS_AFTER_LOST_ANSWER}:
             self._set_policy_of_new_options(props)
-            return Issued(name).encode()
+            # Options made now: whoever the record named had lost them; a rollback gives nothing back.
+            return self._held(Issued(name), props, None)
+        before = self._ownership(name)
+        if before is not None:
+            return self._take_over(props, before, previous=None)
         if not props.adopt_existing:
             raise _already_exists(name)
-        return self._adopt(props, self._ses.current(name), previous=None).encode()
+        return self._held(self._adopt(props, self._ses.current(name), previous=None), props, None)
 
-    def update(self, physical_resource_id: str, props: TrackingProps, old: TrackingProps | None) -> str:
+    def _take_over(self, props: TrackingProps, before: Ownership, previous: Issued | None) -> Decided:
+        """Options another resource of this stack holds (a renamed or moved construct), or this one (a retry, a
+        rollback moving back): switched in place to what this resource declares, in one call."""
+        name = props.configuration_set_name
+        self._switch(name, props.custom_redirect_domain, props.https_policy, before.holder)
+        held = parse(before.holder.physical_id)
+        if before.holder.logical_id == self._logical_id and held is not None:
+            # This resource's own id for the set: a rollback of a move returns to it exactly.
+            logger.info("Set %s: this resource's options, kept", name)
+            return self._held(held, props, before)
+        # What was found before the first adoption travels with the options, to be given back at the end.
+        found = held.found if held is not None else None
+        logger.info("Set %s: took over the tracking options of %s", name, before.holder.logical_id)
+        return self._held(Issued(name, found, previous), props, before)
+
+    def update(self, physical_resource_id: str, props: TrackingProps, old: TrackingProps | None) -> Decided:
         name = props.configuration_set_name
         issued = parse(physical_resource_id)
         if issued is not None and issued.set_name == name:
-            self._update_in_place(props, old)
-            return physical_resource_id
+            try:
+                self._update_in_place(props, old)
+            except SesOperationError as error:
+                if error.code not in _SET_GONE:
+                    raise
+                # Deleted out of band: nothing to manage, and neither this Update nor its rollback may block.
+                logger.warning("Set %s no longer exists: nothing to update, its options went with it", name)
+                return Decided(physical_resource_id, SetOwnership(name, None))
+            return self._held(issued, props, self._ownership(name))
         # Another set: take it and return its id; CloudFormation then deletes the old id, giving that set
         # back what was adopted there. The new id remembers an adopted old set, for a rollback of this move.
         previous = issued.without_previous() if issued is not None and issued.found is not None else None
@@ -53,26 +106,61 @@ class Lifecycle:
         created = self._ses.create(name, props.custom_redirect_domain) if moving_back else self._create_options(props)
         if created in {Created.NEW, Created.OURS_AFTER_LOST_ANSWER}:
             self._set_policy_of_new_options(props)
-            return Issued(name, previous=previous).encode()
+            return self._held(Issued(name, previous=previous), props, None)
+        before = self._ownership(name)
+        if before is not None:
+            # Options of this stack: another resource's (a refactor), or this one's (a rollback moving back).
+            return self._take_over(props, before, previous)
         current = self._ses.current(name)
-        if current is not None and props.matches(current.domain, current.policy):
-            # A rollback moves back to a set whose options this resource made (or adopted) and never gave up.
-            if issued is not None and issued.previous is not None and issued.previous.set_name == name:
-                logger.info("Set %s still holds this resource's options; moving back to what it adopted", name)
-                return issued.previous.encode()
-            if not props.adopt_existing:
-                logger.info("Set %s already holds exactly these options; taking them over", name)
-                return Issued(name, previous=previous).encode()
+        if (
+            current is not None
+            and props.matches(current.domain, current.policy)
+            and issued is not None
+            and issued.previous is not None
+            and issued.previous.set_name == name
+        ):
+            # A rollback moves back to a set this resource adopted and never gave up (an id from before the
+            # record of ownership).
+            logger.info("Set %s still holds this resource's options; moving back to what it adopted", name)
+            return self._held(issued.previous, props, None)
         if not props.adopt_existing:
+            # Options that merely equal these are not this stack's to take, nor to remove on delete.
             raise _already_exists(name)
-        return self._adopt(props, current, previous).encode()
+        return self._held(self._adopt(props, current, previous), props, None)
 
-    def delete(self, physical_resource_id: str, props: TrackingProps | None) -> None:
+    def delete(self, physical_resource_id: str, props: TrackingProps | None) -> SetOwnership | None:
+        """Remove what this resource holds, or give it back; the set's record as the Delete leaves it."""
         issued = parse(physical_resource_id)
         if issued is None:
             # crhelper invents an id after a failed Create, CloudFormation one after a cancelled Create.
             logger.info("Physical id %r was never issued by this provider; nothing to delete", physical_resource_id)
-            return
+            return None
+        name = issued.set_name
+        before = self._ownership(name)
+        if before is not None:
+            return self._delete_recorded(name, before, physical_resource_id, props)
+        self._delete_by_id(issued, props)
+        return None
+
+    def _delete_recorded(
+        self, name: str, before: Ownership, physical_resource_id: str, props: TrackingProps | None
+    ) -> SetOwnership | None:
+        if not before.holder.is_resource(self._logical_id, physical_resource_id):
+            # Handed on (the cleanup after a rename or a move): the holder keeps the options.
+            logger.info("Set %s: its tracking options are %s's now; left in place", name, before.holder.logical_id)
+            return SetOwnership(name, before.without(self._logical_id, physical_resource_id))
+        if before.handed:
+            # A rollback removes the resource that took the options over: they go back to the one it took them from.
+            back = before.handed[0]
+            self._switch(name, back.domain, back.policy, before.holder)
+            logger.info("Set %s: gave its tracking options back to %s", name, back.logical_id)
+            return SetOwnership(name, Ownership(back, before.handed[1:]))
+        issued = parse(physical_resource_id)
+        assert issued is not None, "the record names ids this provider issued"
+        self._delete_by_id(issued, props)
+        return SetOwnership(name, None)
+
+    def _delete_by_id(self, issued: Issued, props: TrackingProps | None) -> None:
         name = issued.set_name
         if props is not None and props.configuration_set_name != name:
             logger.warning(
@@ -103,17 +191,36 @@ class Lifecycle:
             return
         self._give_back(name, issued.found, current)
 
+    def _switch(self, name: str, domain: str, policy: str | None, holder: Holder) -> None:
+        """The set's options switched in place from what `holder` declares to `domain` and `policy`, in one call:
+        the domain alone while neither declares a policy (SES keeps its default), else both."""
+        if policy is None and holder.policy is None:
+            if not self._ses.update(name, domain):
+                logger.info("Tracking options of %s were removed outside this stack; creating them again", name)
+                self._ses.create(name, domain)
+            return
+        self._ses.put_policy(name, domain, policy or "OPTIONAL")
+
     def _adopt(self, props: TrackingProps, current: Current | None, previous: Issued | None) -> Issued:
         """Switch a set's options to the requested ones in place, in one call, and say what was found."""
         name = props.configuration_set_name
         if current is None or current.domain is None:
             # Gone since SES said they exist: nothing to adopt, and nothing of ours there either.
             raise _already_exists(name)
+        found = Found(current.domain, current.policy)
+        adopted = Issued(name, found, previous)
+        if parse(adopted.encode()) != adopted:
+            # The id would not read back as what was found: it could never be given back.
+            msg = (
+                f"Configuration set '{name}' has tracking options with CustomRedirectDomain {current.domain!r}, "
+                "which cannot be recorded to be given back exactly; left unchanged. Set them to a plain hostname, "
+                "or remove them, first"
+            )
+            raise ProviderError(msg)
         # Omitted, the policy is SES's default: set explicitly, so the adopted policy does not linger.
         self._ses.put_policy(name, props.custom_redirect_domain, props.https_policy or "OPTIONAL")
-        found = Found(current.domain, current.policy)
         logger.info("Set %s: adopted tracking options %s (policy %s)", name, found.domain, found.policy)
-        return Issued(name, found, previous)
+        return adopted
 
     def _give_back(self, name: str, found: Found, current: Current) -> None:
         rejected = self._ses.restore(name, found.domain, found.policy)

@@ -4,11 +4,13 @@ idle (entry.py) and for one the worker takes from the queue (worker.py)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ProviderError
 from .lifecycle import Lifecycle
 from .operation import Operation
+from .ownership import Ownership, SetOwnership
 from .pacing import PauseForSes
 from .properties import TrackingProps, parse_properties
 from .ses import SesTracking
@@ -21,8 +23,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Finished:
+    """The operation's answer, and the record of the set it changed, to be written with it."""
+
     operation: Operation
     answer: Answer
+    recorded: SetOwnership | None = None
 
 
 @dataclass(frozen=True)
@@ -62,25 +67,27 @@ def failed(operation: Operation, reason: str, physical_id: str | None = None) ->
     return Answer("FAILED", physical_id or operation.physical_id or _never_issued(operation), reason)
 
 
-def _decide(operation: Operation, lifecycle: Lifecycle) -> Answer:
+def _decide(operation: Operation, lifecycle: Lifecycle) -> tuple[Answer, SetOwnership | None]:
     event = operation.event
     if operation.request_type == "Delete":
-        lifecycle.delete(operation.physical_id, _props_or_none(event.get("ResourceProperties")))
-        return Answer("SUCCESS", operation.physical_id)
+        recorded = lifecycle.delete(operation.physical_id, _props_or_none(event.get("ResourceProperties")))
+        return Answer("SUCCESS", operation.physical_id), recorded
     props = parse_properties(event.get("ResourceProperties"))
     if operation.request_type == "Create":
-        physical_id = lifecycle.create(props)
+        decided = lifecycle.create(props)
     else:
         old = _props_or_none(event.get("OldResourceProperties"))
-        physical_id = lifecycle.update(operation.physical_id, props, old)
+        decided = lifecycle.update(operation.physical_id, props, old)
     data = {"ConfigurationSetName": props.configuration_set_name, "CustomRedirectDomain": props.custom_redirect_domain}
-    return Answer("SUCCESS", physical_id, data=data)
+    return Answer("SUCCESS", decided.physical_id, data=data), decided.recorded
 
 
-def run(ses: SesTracking) -> Finished | Paused:
-    """The operation SesTracking carries, decided and made at SES as far as it can go now."""
+def run(ses: SesTracking, ownership: Callable[[str], Ownership | None]) -> Finished | Paused:
+    """The operation SesTracking carries, decided and made at SES as far as it can go now; `ownership` reads the
+    provider's record of who in the stack holds a set's options."""
+    recorded = None
     try:
-        answer = _decide(ses.operation, Lifecycle(ses))
+        answer, recorded = _decide(ses.operation, Lifecycle(ses, ownership))
     except PauseForSes as pause:
         return Paused(ses.operation, pause.wait)
     except ProviderError as error:
@@ -88,4 +95,4 @@ def run(ses: SesTracking) -> Finished | Paused:
     except Exception as error:
         logger.exception("Unexpected failure")
         answer = failed(ses.operation, f"Unexpected {type(error).__name__} in the provider: {error}"[:255])
-    return Finished(ses.operation, answer)
+    return Finished(ses.operation, answer, recorded)

@@ -25,6 +25,7 @@ from botocore.config import Config
 from .budget import CONNECT_TIMEOUT, RECORD_LIFETIME, STORE_READ_TIMEOUT
 from .grants import until_granted
 from .operation import Operation
+from .ownership import Ownership, SetOwnership
 from .pacing import LaneState
 
 if TYPE_CHECKING:
@@ -91,10 +92,21 @@ class Store(Protocol):
         """Store what the operation has done (and, queued, let it go to the queue); None if it is no longer ours."""
 
     def answer(
-        self, operation: Operation, holder: str, answer: Answer, *, releasing: LaneState | None = None, now: float = 0
+        self,
+        operation: Operation,
+        holder: str,
+        answer: Answer,
+        *,
+        recorded: SetOwnership | None = None,
+        releasing: LaneState | None = None,
+        now: float = 0,
     ) -> bool:
-        """Record the answer before it is sent; False if the request is no longer ours. `releasing`: the lane
-        this invocation holds, let go in the same write, with the pacing the next holder starts from."""
+        """Record the answer before it is sent, with the record of the set it changed; False if the request is
+        no longer ours (nothing written then). `releasing`: the lane this invocation holds, let go in the same
+        write, with the pacing the next holder starts from."""
+
+    def ownership(self, set_name: str) -> Ownership | None:
+        """Who in the stack holds the set's tracking options, as the last answered request left it."""
 
     def delivered(self, request_id: str) -> None:
         """The answer reached CloudFormation."""
@@ -266,35 +278,67 @@ class DynamoStore:
         }
 
     def answer(
-        self, operation: Operation, holder: str, answer: Answer, *, releasing: LaneState | None = None, now: float = 0
+        self,
+        operation: Operation,
+        holder: str,
+        answer: Answer,
+        *,
+        recorded: SetOwnership | None = None,
+        releasing: LaneState | None = None,
+        now: float = 0,
     ) -> bool:
         update = self._answer_update(operation, holder, answer)
+        others: list[dict[str, Any]] = [] if recorded is None else [{"Put": self._ownership_put(recorded, now)}]
         if releasing is not None:
-            try:
-                # Both at once, or neither: one request fewer on the way to the answer.
-                until_granted(
-                    lambda: self._client.transact_write_items(
-                        TransactItems=[
-                            {"Update": update},  # type: ignore[typeddict-item]
-                            {"Update": {"TableName": self._table, **self._lane_release(holder, releasing, now)}},  # type: ignore[typeddict-item]
-                        ]
-                    ),
-                    "Recording the answer",
-                )
-            except self._client.exceptions.TransactionCanceledException as cancelled:
-                reasons = cancelled.response.get("CancellationReasons") or [{}]
-                # The lane was no longer ours (its lease ran out), another write met it, or this is botocore's
-                # retry of a transaction that was applied (the lane then let go already): each part alone.
-                self.release_lane(holder, releasing, now)
-                if reasons[0].get("Code") == "ConditionalCheckFailed":
-                    return False
-            else:
-                return True
+            lane = {"Update": {"TableName": self._table, **self._lane_release(holder, releasing, now)}}
+            applied = self._transact(update, [*others, lane])
+            if applied is not None:
+                return applied
+            # The lane was no longer ours (its lease ran out), another write met it, or this is botocore's retry
+            # of a transaction that was applied (the lane then let go already): the lane alone, then the rest.
+            self.release_lane(holder, releasing, now)
+        if others:
+            return bool(self._transact(update, others))
         found = self._conflict(
             lambda: self._client.update_item(**update, ReturnValuesOnConditionCheckFailure="ALL_OLD"),
             "Recording the answer",
         )
         return found is None
+
+    def _transact(self, update: dict[str, Any], others: list[dict[str, Any]]) -> bool | None:
+        """The answer with the other writes, all or none: True once applied, False when the request is no longer
+        ours, None when another of the writes was refused."""
+        try:
+            until_granted(
+                lambda: self._client.transact_write_items(TransactItems=[{"Update": update}, *others]),  # type: ignore[list-item,typeddict-item]
+                "Recording the answer",
+            )
+        except self._client.exceptions.TransactionCanceledException as cancelled:
+            reasons = cancelled.response.get("CancellationReasons") or [{}]
+            return False if reasons[0].get("Code") == "ConditionalCheckFailed" else None
+        return True
+
+    def _ownership_key(self, set_name: str) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": f"set/{set_name}"}}
+
+    def _ownership_put(self, recorded: SetOwnership, now: float) -> dict[str, Any]:
+        item: dict[str, Any] = self._ownership_key(recorded.set_name)
+        if recorded.ownership is None:
+            # Nobody in the stack holds the set any more: the record goes, a day on.
+            item["expires"] = {"N": str(int(now) + RECORD_LIFETIME)}
+        else:
+            item["ownership"] = {"S": recorded.ownership.encode()}
+        return {"TableName": self._table, "Item": item}
+
+    def ownership(self, set_name: str) -> Ownership | None:
+        item = until_granted(
+            lambda: self._client.get_item(
+                TableName=self._table, Key=self._ownership_key(set_name), ConsistentRead=True
+            ),
+            "Reading who holds the set",
+        ).get("Item")
+        text = _text(item or {}, "ownership")
+        return None if text is None else Ownership.decode(text)
 
     def delivered(self, request_id: str) -> None:
         self._conflict(

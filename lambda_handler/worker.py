@@ -88,12 +88,14 @@ def _serve_one(
     operation = claim.operation
     if _too_late(operation, invocation, env, now, send):
         return None
-    outcome = run(tracking(operation, invocation, env, turns))
+    outcome = run(tracking(operation, invocation, env, turns), env.store.ownership)
     if isinstance(outcome, Paused):
         if env.store.save(outcome.operation, invocation.holder, queued=True) is None:
             return None
         return outcome.wait
-    if env.store.answer(outcome.operation, invocation.holder, outcome.answer):
+    if env.store.answer(
+        outcome.operation, invocation.holder, outcome.answer, recorded=outcome.recorded, now=env.clock()
+    ):
         send(outcome.operation.event, outcome.answer)
     return None
 

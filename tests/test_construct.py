@@ -369,6 +369,7 @@ def test_the_bundle_holds_the_handler_and_crhelper_and_nothing_compiled(tmp_path
         "lambda_handler/lifecycle.py",
         "lambda_handler/names.py",
         "lambda_handler/operation.py",
+        "lambda_handler/ownership.py",
         "lambda_handler/pacing.py",
         "lambda_handler/physical_ids.py",
         "lambda_handler/properties.py",
