@@ -90,6 +90,40 @@ def test_moving_an_adopted_tracking_options_gives_the_old_set_back_its_options_i
     assert ses.tracking("transactional") == OURS
 
 
+def test_a_renamed_construct_deploys_and_its_set_keeps_its_options(
+    stack: Stack, ses: SesEmulator, template: Callable[..., Synthesized]
+) -> None:
+    # GIVEN a stack's TrackingOptions
+    before = template()
+    assert stack.deploy(before.template, before.assembly_dir) == "CREATE_COMPLETE"
+    # WHEN its construct is renamed: CloudFormation Creates the new logical id, then Deletes the old in the cleanup
+    renamed = template(construct_id="Renamed")
+    assert stack.deploy(renamed.template, renamed.assembly_dir) == "UPDATE_COMPLETE"
+    # THEN the set keeps its options, and they go with the stack
+    assert statuses(stack) == ["SUCCESS"] * 3
+    assert ses.tracking("marketing") == OURS
+    assert stack.delete() == "DELETE_COMPLETE"
+    assert ses.tracking("marketing") == {}
+
+
+def test_a_rename_rolled_back_leaves_the_set_with_the_old_resources_options(
+    stack: Stack, ses: SesEmulator, template: Callable[..., Synthesized]
+) -> None:
+    before = template()
+    assert stack.deploy(before.template, before.assembly_dir) == "CREATE_COMPLETE"
+    # WHEN the rename comes with a resource whose Create fails, so that the update rolls back
+    renamed = template(construct_id="Renamed", domain="links.example.com", missing_set=True)
+    ses.middleware.calls.clear()
+    assert stack.deploy(renamed.template, renamed.assembly_dir) == "UPDATE_ROLLBACK_COMPLETE"
+    # THEN the renamed resource took the options over, and its rollback gave them back: the set holds the options
+    # of the resource the stack kept, which its deletion removes
+    switched = [c.operation for c in ses.ses_calls if c.operation.startswith("Update")]
+    assert switched == ["UpdateConfigurationSetTrackingOptions"] * 2
+    assert ses.tracking("marketing") == OURS
+    assert stack.delete() == "DELETE_COMPLETE"
+    assert ses.tracking("marketing") == {}
+
+
 def test_a_stacks_deletion_keeps_what_the_function_needs_until_the_last_delete_has_answered(
     ses: SesEmulator, endpoint: ResponseEndpoint, account: Account, tmp_path: Path, template: Callable[..., Synthesized]
 ) -> None:
