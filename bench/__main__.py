@@ -141,6 +141,14 @@ def timed(label: str, work: Callable[[], T]) -> T:
     return result
 
 
+def waves(label: str, work: Callable[[], list[scale.Row]]) -> list[scale.Row]:
+    """A configuration's waves, each row printed as soon as it is measured (a real one takes minutes)."""
+    rows = timed(label, work)
+    for row in rows:
+        print(f"    {row.markdown()}", file=sys.stderr, flush=True)
+    return rows
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-") as directory:
         bench = Bench(Path(directory))
@@ -151,7 +159,7 @@ def main() -> None:
             synth20 = timed("synthesis, 20 resources", lambda: bench.synth_ratios(20))
             scaling = {count: {kind: bench.synth_seconds(kind, count, 99) for kind in KINDS} for count in (1, 20, 100)}
             real_rows = {
-                (size, quota): timed(
+                (size, quota): waves(
                     f"{scale.size_name(*size)} at once, quota {quota}",
                     functools.partial(scale.real, bench.ses, bench.endpoint, bench.work, *size, quota=quota),
                 )
@@ -160,7 +168,7 @@ def main() -> None:
         finally:
             bench.close()
         simulated_rows = {
-            (size, quota): timed(
+            (size, quota): waves(
                 f"simulated {scale.size_name(*size)}, quota {quota}",
                 functools.partial(scale.simulated, *size, quota=quota),
             )
