@@ -300,11 +300,28 @@ def _error(environ: dict[str, Any], kind: FaultKind) -> tuple[str, list[tuple[st
     return status, [("Content-Type", "text/xml")], body.encode()
 
 
+class _OneDynamoDbRequestAtATime:
+    """moto's TransactWriteItems backs up each table it touches with a deep copy, while the server's other
+    threads write to it ('dictionary changed size during iteration'). DynamoDB itself isolates a transaction from
+    every other write ("Amazon DynamoDB Transactions: How it works", isolation levels: serializable): here its
+    requests take turns, which that isolation allows."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if _service(environ) != "dynamodb":
+            return self._app(environ, start_response)
+        with self._lock:
+            return list(self._app(environ, start_response))
+
+
 class FaultyMiddleware:
     """Wraps moto's WSGI app: records every call, throttles tracking-option calls, injects faults."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
-        self.app = app
+        self.app = _OneDynamoDbRequestAtATime(app)
         self.bucket: TokenBucket | None = None
         self.calls: list[CallRecord] = []
         self._faults: list[_Fault] = []
