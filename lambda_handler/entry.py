@@ -190,7 +190,10 @@ def _queue(operation: Operation, invocation: Invocation, env: Environment) -> An
 
 
 def _unrecorded(operation: Operation, invocation: Invocation, env: Environment) -> Answer:
-    """Without the table: straight at SES, waiting here for every turn, never queued."""
+    """Without the table: straight at SES, waiting here for every turn, never queued. Not a Delete: without the
+    record of who in the stack holds the set, it could remove options another resource holds."""
+    if operation.request_type == "Delete":
+        return failed(operation, "The provider's table could not be reached, so SES was left unchanged; retry")
     turns = Turns(LaneState(), clock=env.clock, sleep=env.sleep, interval=env.interval, hold_limit=float("inf"))
     ses = SesTracking(
         operation,

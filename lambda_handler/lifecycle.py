@@ -58,22 +58,57 @@ class Lifecycle:
 
     def create(self, props: TrackingProps) -> Decided:
         name = props.configuration_set_name
-        if self._create_options(props) in {Created.NEW, Created.OURS_AFTER_LOST_ANSWER}:
+        created = self._create_options(props)
+        if created is Created.NEW:
             self._set_policy_of_new_options(props)
             # Options made now: whoever the record named had lost them; a rollback gives nothing back.
             return self._held(Issued(name), props, None)
-        before = self._ownership(name)
+        before = self._recorded(name, props)
+        if created is Created.OURS_AFTER_LOST_ANSWER and not self._another_holds(before):
+            self._set_policy_of_new_options(props)
+            return self._held(Issued(name), props, before)
         if before is not None:
             return self._take_over(props, before, previous=None)
         if not props.adopt_existing:
             raise _already_exists(name)
         return self._held(self._adopt(props, self._ses.current(name), previous=None), props, None)
 
+    def _recorded(self, name: str, props: TrackingProps) -> Ownership | None:
+        """The set's record, if SES still holds what it says (or what this resource declares: a switch an
+        invocation that stopped had made); else None, and the options there are not the stack's."""
+        before = self._ownership(name)
+        if before is None:
+            return None
+        current = self._ses.current(name)
+        domain = None if current is None or current.domain is None else current.domain.lower()
+        if domain in {before.holder.domain.lower(), props.custom_redirect_domain.lower()}:
+            return before
+        logger.warning(
+            "Set %s no longer holds the options of %s (%s): changed outside this stack, not taken over",
+            name,
+            before.holder.logical_id,
+            current.domain if current is not None else "the set is gone",
+        )
+        return None
+
+    def _another_holds(self, before: Ownership | None) -> bool:
+        """Whether options that look like this resource's lost write are another resource's of the stack."""
+        return before is not None and before.holder.logical_id != self._logical_id
+
     def _take_over(self, props: TrackingProps, before: Ownership, previous: Issued | None) -> Decided:
         """Options another resource of this stack holds (a renamed or moved construct), or this one (a retry, a
         rollback moving back): switched in place to what this resource declares, in one call."""
         name = props.configuration_set_name
-        self._switch(name, props.custom_redirect_domain, props.https_policy, before.holder)
+        try:
+            self._switch(name, props.custom_redirect_domain, props.https_policy, before.holder)
+        except ProviderError:
+            # The switch may have been applied before it failed: back to what the holder declares, so that the
+            # stack's rollback (whose Delete of this resource changes nothing) keeps what it keeps.
+            try:
+                self._switch(name, before.holder.domain, before.holder.policy, self._holding("", props))
+            except ProviderError:
+                logger.exception("Set %s: could not switch back to the options of %s", name, before.holder.logical_id)
+            raise
         held = parse(before.holder.physical_id)
         if before.holder.logical_id == self._logical_id and held is not None:
             # This resource's own id for the set: a rollback of a move returns to it exactly.
@@ -88,26 +123,37 @@ class Lifecycle:
         name = props.configuration_set_name
         issued = parse(physical_resource_id)
         if issued is not None and issued.set_name == name:
-            try:
-                self._update_in_place(props, old)
-            except SesOperationError as error:
-                if error.code not in _SET_GONE:
-                    raise
-                # Deleted out of band: nothing to manage, and neither this Update nor its rollback may block.
-                logger.warning("Set %s no longer exists: nothing to update, its options went with it", name)
-                return Decided(physical_resource_id, SetOwnership(name, None))
-            return self._held(issued, props, self._ownership(name))
-        # Another set: take it and return its id; CloudFormation then deletes the old id, giving that set
-        # back what was adopted there. The new id remembers an adopted old set, for a rollback of this move.
+            return self._update_same_set(issued, props, old)
+        return self._move(issued, props)
+
+    def _update_same_set(self, issued: Issued, props: TrackingProps, old: TrackingProps | None) -> Decided:
+        name = props.configuration_set_name
+        try:
+            self._update_in_place(props, old)
+        except SesOperationError as error:
+            if error.code not in _SET_GONE:
+                raise
+            # Deleted out of band: nothing to manage, and neither this Update nor its rollback may block.
+            logger.warning("Set %s no longer exists: nothing to update, its options went with it", name)
+            return Decided(issued.encode(), SetOwnership(name, None))
+        return self._held(issued, props, self._ownership(name))
+
+    def _move(self, issued: Issued | None, props: TrackingProps) -> Decided:
+        """Another set: take it and return its id; CloudFormation then deletes the old id, giving that set
+        back what was adopted there. The new id remembers an adopted old set, for a rollback of this move."""
+        name = props.configuration_set_name
         previous = issued.without_previous() if issued is not None and issued.found is not None else None
         moving_back = issued is not None and issued.previous is not None and issued.previous.set_name == name
         # A Create whose answer was lost is recognised as on a Create, except when moving back to options this
         # resource adopted there (decided below, from what the set holds).
         created = self._ses.create(name, props.custom_redirect_domain) if moving_back else self._create_options(props)
-        if created in {Created.NEW, Created.OURS_AFTER_LOST_ANSWER}:
+        if created is Created.NEW:
             self._set_policy_of_new_options(props)
             return self._held(Issued(name, previous=previous), props, None)
-        before = self._ownership(name)
+        before = self._recorded(name, props)
+        if created is Created.OURS_AFTER_LOST_ANSWER and not self._another_holds(before):
+            self._set_policy_of_new_options(props)
+            return self._held(Issued(name, previous=previous), props, before)
         if before is not None:
             # Options of this stack: another resource's (a refactor), or this one's (a rollback moving back).
             return self._take_over(props, before, previous)
@@ -152,8 +198,15 @@ class Lifecycle:
         if before.handed:
             # A rollback removes the resource that took the options over: they go back to the one it took them from.
             back = before.handed[0]
-            self._switch(name, back.domain, back.policy, before.holder)
-            logger.info("Set %s: gave its tracking options back to %s", name, back.logical_id)
+            current = self._ses.current(name)
+            if current is None:
+                logger.warning("Set %s no longer exists: nothing to give back to %s", name, back.logical_id)
+                return SetOwnership(name, None)
+            if current.domain is None or current.domain.lower() != before.holder.domain.lower():
+                logger.warning("Set %s: its tracking options were changed outside this stack; left in place", name)
+            else:
+                self._switch(name, back.domain, back.policy, before.holder)
+                logger.info("Set %s: gave its tracking options back to %s", name, back.logical_id)
             return SetOwnership(name, Ownership(back, before.handed[1:]))
         issued = parse(physical_resource_id)
         assert issued is not None, "the record names ids this provider issued"
