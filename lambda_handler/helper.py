@@ -96,7 +96,10 @@ class Helper(CfnResource):
         self.answer(event, self._decided)
 
     def answer(self, event: Mapping[str, Any], answer: Answer, time_left: Callable[[], float] | None = None) -> None:
-        """Send an answer the provider decided, for the request of `event`, through crhelper."""
+        """Send an answer the provider decided, for the request of `event`, through crhelper. A FAILED answer is
+        logged as one line, its reason: a traceback, if any, was logged where an unexpected error was caught."""
+        if answer.status == "FAILED":
+            logger.warning("%s answered FAILED: %s", event.get("RequestType"), answer.reason)
         self.StackId, self.RequestId = str(event["StackId"]), str(event["RequestId"])
         self.LogicalResourceId, self._response_url = str(event["LogicalResourceId"]), str(event["ResponseURL"])
         self.Status, self.Reason = answer.status, answer.reason
