@@ -372,7 +372,7 @@ def test_no_response_url_signature_reaches_the_logs_at_any_level(
     tmp_path: Path,
     log_format: str,
 ) -> None:
-    debug = {"LOG_LEVEL": "DEBUG", "AWS_LAMBDA_LOG_LEVEL": "DEBUG", "AWS_LAMBDA_LOG_FORMAT": log_format}
+    debug = {"AWS_LAMBDA_LOG_LEVEL": "DEBUG", "AWS_LAMBDA_LOG_FORMAT": log_format}
     function = FunctionProcess(spec, tmp_path / "debug.log", extra_env=debug)
     props = properties(stacks)
     requests = [
@@ -397,6 +397,29 @@ def test_no_response_url_signature_reaches_the_logs_at_any_level(
         assert signature is not None
         assert signature.group(1) not in logs
     assert "X-Amz-Credential" not in logs
+
+
+# --- The function's logs, as CloudWatch Logs Insights reads them ------------------------------------
+
+
+def test_the_function_logs_from_the_level_lambda_gives_it(
+    spec: FunctionSpec, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized], tmp_path: Path
+) -> None:
+    # GIVEN the function with ApplicationLogLevel WARN (crhelper sets the root logger's level on every event)
+    function = FunctionProcess(spec, tmp_path / "warn.log", extra_env={"AWS_LAMBDA_LOG_LEVEL": "WARN"})
+    request = event("Create", endpoint, {**properties(stacks), "CustomRedirectDomain": "not a domain"})
+    try:
+        # WHEN a Create fails on its input
+        function.invoke(request)
+        answer = endpoint.wait(request["RequestId"], timeout=2)
+    finally:
+        function.stop()
+    # THEN the log has its FAILED line, and no line below WARNING
+    assert answer is not None
+    assert answer.status == "FAILED"
+    records = [json.loads(line) for line in function.logs().splitlines()]
+    assert {record["level"] for record in records} == {"WARNING"}
+    assert [record["message"] for record in records] == [f"Create answered FAILED: {answer.reason}"]
 
 
 def test_a_bundle_missing_a_module_fails_at_init(spec: FunctionSpec, tmp_path: Path, ses: SesEmulator) -> None:

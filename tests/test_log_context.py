@@ -1,5 +1,5 @@
-"""The event's fields on each log record: in-process, on a handler of its own (the function under Lambda's
-runtime is in test_artifact.py)."""
+"""The event's fields on each log record, and the level crhelper is given: in-process, on a handler of its own
+(the function under Lambda's runtime is in test_artifact.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from cdk_ses_tracking_options.lambda_handler import log_context
+from cdk_ses_tracking_options.lambda_handler.helper import application_log_level
 
 EVENT: dict[str, Any] = {
     "RequestType": "Create",
@@ -102,3 +103,21 @@ def test_the_set_name_is_a_field_when_the_properties_have_one_as_a_string(proper
 
 def test_a_malformed_event_gives_the_fields_it_has_as_strings() -> None:
     assert log_context.fields_of({"RequestType": "Create", "RequestId": 7}) == {"requestType": "Create"}
+
+
+@pytest.mark.parametrize(
+    ("variables", "level"),
+    [
+        pytest.param({}, "INFO", id="none-given"),
+        pytest.param({"AWS_LAMBDA_LOG_LEVEL": "WARN"}, "WARN", id="warn"),
+        pytest.param({"AWS_LAMBDA_LOG_LEVEL": "debug"}, "DEBUG", id="lower-case"),
+        pytest.param({"AWS_LAMBDA_LOG_LEVEL": "TRACE"}, "DEBUG", id="trace"),
+        pytest.param({"AWS_LAMBDA_LOG_LEVEL": "FATAL"}, "FATAL", id="fatal"),
+        pytest.param({"AWS_LAMBDA_LOG_LEVEL": "LOUD"}, "INFO", id="unknown"),
+        pytest.param({"LOG_LEVEL": "DEBUG"}, "INFO", id="the-old-variable"),
+    ],
+)
+def test_crhelper_is_given_the_level_lambda_gives_the_function(variables: dict[str, str], level: str) -> None:
+    assert application_log_level(variables) == level
+    # crhelper passes it to Logger.setLevel, which takes it.
+    logging.getLogger("tests.log_context.level").setLevel(level)
