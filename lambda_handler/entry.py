@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import log_context
 from .budget import HOLD_LIMIT, TIMER_MARGIN
 from .environment import Environment
 from .errors import ProviderError
@@ -214,6 +215,7 @@ def _unrecorded(operation: Operation, invocation: Invocation, env: Environment) 
 def _last_resort(operation: Operation, invocation: Invocation, env: Environment) -> None:
     """Near the deadline, the invocation is stalled outside SES (which has its own deadline guard): the request
     goes to the queue, where the worker resumes it from what was stored; failing that, it is answered FAILED."""
+    log_context.bind(operation.event)  # a thread of its own: its lines belong to the operation too
     logger.error(
         "The function is about to time out with request %s unanswered; handing it to the queue", operation.request_id
     )

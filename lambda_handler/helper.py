@@ -15,7 +15,7 @@ from .delivery import put_answer
 from .redaction import redact_logs
 from .store import Answer
 
-__all__ = ["Helper", "make_helper"]
+__all__ = ["LOG_LEVEL_VARIABLE", "Helper", "application_log_level", "make_helper"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,10 @@ class Helper(CfnResource):
         self.answer(event, self._decided)
 
     def answer(self, event: Mapping[str, Any], answer: Answer, time_left: Callable[[], float] | None = None) -> None:
-        """Send an answer the provider decided, for the request of `event`, through crhelper."""
+        """Send an answer the provider decided, for the request of `event`, through crhelper. A FAILED answer is
+        logged as one line, its reason: a traceback, if any, was logged where an unexpected error was caught."""
+        if answer.status == "FAILED":
+            logger.warning("%s answered FAILED: %s", event.get("RequestType"), answer.reason)
         self.StackId, self.RequestId = str(event["StackId"]), str(event["RequestId"])
         self.LogicalResourceId, self._response_url = str(event["LogicalResourceId"]), str(event["ResponseURL"])
         self.Status, self.Reason = answer.status, answer.reason
@@ -115,13 +118,29 @@ class Helper(CfnResource):
             self.on_delivered(str(body["RequestId"]))
 
 
+# Lambda sets it from the function's ApplicationLogLevel (JSON log format only), and awslambdaric sets the root
+# logger's level from it; TRACE, which Python has not, it reads as DEBUG.
+LOG_LEVEL_VARIABLE = "AWS_LAMBDA_LOG_LEVEL"
+
+
+def application_log_level(variables: Mapping[str, str]) -> str:
+    """The level Lambda gives the function's own lines: INFO when it gives none, or one Python does not know."""
+    level = variables.get(LOG_LEVEL_VARIABLE, "").upper()
+    level = {"TRACE": "DEBUG"}.get(level, level)
+    return level if level in logging.getLevelNamesMapping() else "INFO"
+
+
 def make_helper(*, also_redact: tuple[str, ...] = ()) -> Helper:
     """The helper, started without crhelper's eager clients, its loggers (and these) redacted."""
+    # crhelper sets the root logger's level at start and on every event: to the level Lambda set, or it would undo
+    # it; botocore's to WARNING, or to that level when it is stricter (their INFO lines come with every call).
+    level = application_log_level(os.environ)
+    boto_level = logging.getLevelName(max(logging.getLevelNamesMapping()[level], logging.WARNING))
     real = vars(resource_helper)["boto3"]
     setattr(resource_helper, "boto3", _DeferredBoto3(real))  # noqa: B010
     try:
         # crhelper's defaults log the event, ResponseURL included, at DEBUG and sleep 120 s on every Delete.
-        made = Helper(log_level=os.environ.get("LOG_LEVEL", "INFO"), boto_level="WARNING", sleep_on_delete=0)
+        made = Helper(log_level=level, boto_level=boto_level, sleep_on_delete=0)
     finally:
         setattr(resource_helper, "boto3", real)  # noqa: B010
     redact_logs(("crhelper.resource_helper", "crhelper.utils", __name__, *also_redact))

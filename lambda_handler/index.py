@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import entry, worker
+from . import entry, log_context, worker
 from .environment import from_variables
 from .errors import ProviderError
 from .helper import make_helper
@@ -21,6 +21,7 @@ __all__ = ["handler"]
 logger = logging.getLogger(__name__)
 
 helper = make_helper(also_redact=(__name__, entry.__name__, worker.__name__))
+log_context.add_event_fields(logging.getLogger().handlers)
 
 
 def _delivered(request_id: str) -> None:
@@ -78,8 +79,10 @@ class AnswerNotDeliveredError(ProviderError):
     Lambda tries it again (an event) or the queue gives the batch back, and that delivery sends it again."""
 
 
+@log_context.in_own_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
-    """The Lambda handler. Never logs the event: its ResponseURL is a credential."""
+    """The Lambda handler. Never logs the event: its ResponseURL is a credential. Each invocation runs in a
+    context of its own: the event's log fields it binds end with it."""
     helper.undelivered.clear()
     result = _handle(event, context)
     if helper.undelivered:
@@ -98,6 +101,7 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
     if not _is_cloudformation_event(event):
         logger.error("Not a CloudFormation custom resource event nor a queued batch; it has no answer: ignored")
         return None
+    log_context.bind(event)
     logger.info(
         "%s request %s for %s (physical id %s)",
         event["RequestType"],

@@ -326,8 +326,8 @@ class Lifecycle:
         except ProviderError as error:
             try:
                 self._ses.delete(name)
-            except ProviderError:
-                logger.exception("Could not remove the options just created on %s", name)
+            except ProviderError as cleanup:
+                logger.error("Could not remove the options just created on %s: %s", name, cleanup)  # noqa: TRY400
                 # Answer with their id, so that the rollback's Delete removes them.
                 error.physical_id = Issued(name).encode()
             raise

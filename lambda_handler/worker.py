@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from . import log_context
 from .budget import ATTEMPT_BUDGET, HOLD_LIMIT
 from .entry import Invocation, release_lane, tracking
 from .environment import Environment
@@ -69,6 +70,7 @@ def serve(
     return {"batchItemFailures": again}
 
 
+@log_context.in_own_context
 def _serve_one(
     record: Mapping[str, Any],
     invocation: Invocation,
@@ -83,6 +85,8 @@ def _serve_one(
         return None
     now = env.clock()
     claim = env.store.take(request_id, invocation.holder, now + invocation.time_left(), now)
+    if claim.operation is not None:
+        log_context.bind(claim.operation.event)
     if claim.found is not Found.OURS or claim.operation is None:
         return _settled(claim, request_id, now, send)
     operation = claim.operation

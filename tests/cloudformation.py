@@ -607,6 +607,7 @@ class Stack:
             environment={
                 key: str(value) for key, value in properties.get("Environment", {}).get("Variables", {}).items()
             },
+            logging_config=dict(properties.get("LoggingConfig", {})),
         )
         credentials = self.account.credentials(str(properties["Role"]))
 

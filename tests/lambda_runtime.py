@@ -163,6 +163,21 @@ class FunctionSpec:
     handler: str
     timeout: float
     environment: dict[str, str]
+    # Its LoggingConfig: LogFormat, ApplicationLogLevel (SystemLogLevel filters Lambda's own lines, which the
+    # harness does not write).
+    logging_config: dict[str, Any] = field(default_factory=dict)
+
+    def logging_variables(self) -> dict[str, str]:
+        """What Lambda sets from the LoggingConfig, under the names awslambdaric reads (its bootstrap.py): with
+        the JSON format, the format and the application's level (INFO when not given); with Text, neither ("To
+        use log-level filtering, your function must be configured to use the JSON log format", Lambda's
+        Developer Guide, "Log-level filtering")."""
+        if self.logging_config.get("LogFormat") != "JSON":
+            return {}
+        return {
+            "AWS_LAMBDA_LOG_FORMAT": "JSON",
+            "AWS_LAMBDA_LOG_LEVEL": str(self.logging_config.get("ApplicationLogLevel", "INFO")),
+        }
 
 
 DEFAULT_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:TrackingStack-Provider"
@@ -199,6 +214,7 @@ class FunctionProcess:
             "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/27/[$LATEST]0123456789abcdef0123456789abcdef",
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.14",
             **{key: os.environ[key] for key in _PASSED_THROUGH if key in os.environ},
+            **spec.logging_variables(),
             **spec.environment,
             **(extra_env or {}),
         }

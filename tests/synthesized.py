@@ -42,6 +42,7 @@ class Synthesized:
             handler=props["Handler"],
             timeout=float(props["Timeout"]),
             environment=variables,
+            logging_config=dict(props.get("LoggingConfig", {})),
         )
 
     def resource_properties(self, construct_id: str) -> dict[str, Any]:

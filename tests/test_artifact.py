@@ -35,6 +35,7 @@ from tests.lambda_runtime import (
     LambdaTimes,
     lambda_python,
 )
+from tests.logs_insights import Query, json_lines, readme_queries
 from tests.loopback import QUEUE_VISIBILITY, create_queue, create_state_table
 from tests.provider_calls import CALLS
 from tests.ses_emulator import REGION, SesEmulator, TokenBucket
@@ -372,12 +373,19 @@ def test_no_response_url_signature_reaches_the_logs_at_any_level(
     tmp_path: Path,
     log_format: str,
 ) -> None:
-    debug = {"LOG_LEVEL": "DEBUG", "AWS_LAMBDA_LOG_LEVEL": "DEBUG", "AWS_LAMBDA_LOG_FORMAT": log_format}
+    debug = {"AWS_LAMBDA_LOG_LEVEL": "DEBUG", "AWS_LAMBDA_LOG_FORMAT": log_format}
     function = FunctionProcess(spec, tmp_path / "debug.log", extra_env=debug)
     props = properties(stacks)
+    # A set's name is the user's input, logged on every line of its event: here, the event's own ResponseURL.
+    url_as_name = event("Create", endpoint, props)
+    url_as_name["ResourceProperties"] = {
+        **url_as_name["ResourceProperties"],
+        "ConfigurationSetName": url_as_name["ResponseURL"],
+    }
     requests = [
         event("Create", endpoint, props),
         event("Create", endpoint, {**props, "CustomRedirectDomain": "not a domain"}),
+        url_as_name,
         event("Update", endpoint, props, old_properties=props, physical_id=physical_id("marketing")),
         event("Delete", endpoint, props, physical_id=physical_id("marketing")),
     ]
@@ -397,6 +405,97 @@ def test_no_response_url_signature_reaches_the_logs_at_any_level(
         assert signature is not None
         assert signature.group(1) not in logs
     assert "X-Amz-Credential" not in logs
+    if log_format == "JSON":
+        # Every line is a JSON object; the set's name is there, its query redacted.
+        records = [json.loads(line) for line in json_lines(logs)]
+        names = {
+            r.get("configurationSetName")
+            for r in records
+            if r.get("cloudFormationRequestId") == url_as_name["RequestId"]
+        }
+        assert names == {url_as_name["ResponseURL"].split("?", 1)[0] + "?REDACTED"}
+
+
+# --- The function's logs, as CloudWatch Logs Insights reads them ------------------------------------
+
+
+def _fields(request: dict[str, Any]) -> dict[str, str]:
+    """The fields each line of this request's handling carries."""
+    return {
+        "requestType": request["RequestType"],
+        "logicalResourceId": request["LogicalResourceId"],
+        "cloudFormationRequestId": request["RequestId"],
+        "stackId": request["StackId"],
+        "configurationSetName": request["ResourceProperties"]["ConfigurationSetName"],
+    }
+
+
+def test_the_readmes_query_finds_a_tenants_failures_each_in_one_line(
+    run: Run, warm: FunctionProcess, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized]
+) -> None:
+    (query,) = readme_queries()
+    # GIVEN tenant-a, whose set SES does not have, and another tenant, whose set it has
+    props = properties(stacks)
+    tenant_a = {**props, "ConfigurationSetName": "tenant-a"}
+    bad_input = event("Create", endpoint, {**tenant_a, "CustomRedirectDomain": "not a domain"}, logical_id="TenantA")
+    queued = event("Create", endpoint, tenant_a, logical_id="TenantA")
+    other_bad = event("Create", endpoint, {**props, "CustomRedirectDomain": "not a domain"}, logical_id="Marketing")
+    other = event("Create", endpoint, props, logical_id="Marketing")
+    requests = {request["RequestId"]: request for request in (bad_input, queued, other_bad, other)}
+    start = len(warm.logs())
+    # WHEN tenant-a's Create fails on its input, then again at SES, served from the queue (another request holds
+    # the SES lane), and the other tenant's fails and succeeds
+    assert run(bad_input).status == "FAILED"
+    now = time.time()
+    DynamoStore(os.environ[TABLE_VARIABLE]).take_lane("another-request", now, now + 2.0)
+    assert run(queued).status == "FAILED"
+    assert run(other_bad).status == "FAILED"
+    assert run(other).status == "SUCCESS"
+    lines = json_lines(warm.logs()[start:])
+    records = [json.loads(line) for line in lines]
+    # THEN every line the function printed carries the fields of the event it belongs to
+    assert records
+    for record in records:
+        request = requests[record["cloudFormationRequestId"]]
+        assert {key: record.get(key) for key in _fields(request)} == _fields(request), record
+    # AND the queued Create's lines came from two invocations: the event's and the queue's batch
+    assert len({r["requestId"] for r in records if r["cloudFormationRequestId"] == queued["RequestId"]}) == 2
+    # AND the README's query finds tenant-a's two failures, each one WARNING line with the reason, no traceback
+    rows = Query.parse(query).run(lines)
+    messages = sorted(row["message"] for row in rows)
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("Create answered FAILED: Configuration set 'tenant-a' does not exist")
+    assert messages[1].startswith("Create answered FAILED: CustomRedirectDomain 'not a domain' is not a hostname")
+    for row in rows:
+        assert {key: row.get(key) for key in ("level", "requestType", "logicalResourceId", "configurationSetName")} == {
+            "level": "WARNING",
+            "requestType": "Create",
+            "logicalResourceId": "TenantA",
+            "configurationSetName": "tenant-a",
+        }
+    assert not [record for record in records if "stackTrace" in record]
+    # AND the other tenant's failure is a line of its own, which the query leaves out
+    assert [r["message"] for r in records if r["level"] == "WARNING" and r["logicalResourceId"] == "Marketing"]
+
+
+def test_the_function_logs_from_the_level_lambda_gives_it(
+    spec: FunctionSpec, endpoint: ResponseEndpoint, ses: SesEmulator, stacks: Callable[..., Synthesized], tmp_path: Path
+) -> None:
+    # GIVEN the function with ApplicationLogLevel WARN (crhelper sets the root logger's level on every event)
+    function = FunctionProcess(spec, tmp_path / "warn.log", extra_env={"AWS_LAMBDA_LOG_LEVEL": "WARN"})
+    request = event("Create", endpoint, {**properties(stacks), "CustomRedirectDomain": "not a domain"})
+    try:
+        # WHEN a Create fails on its input
+        function.invoke(request)
+        answer = endpoint.wait(request["RequestId"], timeout=2)
+    finally:
+        function.stop()
+    # THEN the log has its FAILED line, and no line below WARNING
+    assert answer is not None
+    assert answer.status == "FAILED"
+    records = [json.loads(line) for line in function.logs().splitlines()]
+    assert {record["level"] for record in records} == {"WARNING"}
+    assert [record["message"] for record in records] == [f"Create answered FAILED: {answer.reason}"]
 
 
 def test_a_bundle_missing_a_module_fails_at_init(spec: FunctionSpec, tmp_path: Path, ses: SesEmulator) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from cdk_ses_tracking_options.lambda_handler import budget, index
+from cdk_ses_tracking_options.lambda_handler.lifecycle import Lifecycle
 from tests.adopt_scenarios import SCENARIOS, Harness
 from tests.bad_input import BAD_INPUT, MAX_REASON, props
 from tests.cfn import ResponseEndpoint, event, physical_id
@@ -129,12 +130,16 @@ def test_fails_create_when_the_policy_fails_and_removes_the_options_it_made(
 
 @pytest.mark.usefixtures("short_grace")
 def test_fails_create_when_policy_and_cleanup_fail_names_its_options_for_the_rollback_delete(
-    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     ses.middleware.inject("deny", operation="PutConfigurationSetTrackingOptions", times=100)
     ses.middleware.inject("deny", operation="DeleteConfigurationSetTrackingOptions", times=100)
     created = invoke(event("Create", endpoint, props(policy="REQUIRE")))
     assert created.status == "FAILED"
+    # SES's refusals are expected errors: a line each, with SES's reason, and no traceback.
+    logged = [r for r in caplog.records if r.levelno >= logging.WARNING and "Could not remove" in r.getMessage()]
+    assert [(r.levelname, r.exc_info) for r in logged] == [("ERROR", None)]
+    assert "SES denied DeleteConfigurationSetTrackingOptions" in logged[0].getMessage()
     # The options it made are still there, so the failed Create answers with their id ...
     assert created.physical_id == physical_id("marketing")
     assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
@@ -452,6 +457,39 @@ def test_fails_bad_input_with_a_reason_naming_the_property_and_changes_nothing(
     assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
     if request_type == "Update":
         assert answer.physical_id == pid
+
+
+def test_fails_bad_input_logged_as_one_warning_line_with_the_reason_and_no_traceback(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    answer = invoke(event("Create", endpoint, props(domain="not a domain")))
+    assert answer.status == "FAILED"
+    warned = [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warned == [("WARNING", f"Create answered FAILED: {answer.reason}", None)]
+
+
+def test_fails_an_unexpected_error_logged_with_its_traceback_then_the_reason(
+    invoke: Invoke,
+    endpoint: ResponseEndpoint,
+    ses: SesEmulator,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A bug cannot be produced through SES: a stub raises what no code path expects.
+    def broken(*_args: object) -> str:
+        raise KeyError("Domain")
+
+    monkeypatch.setattr(Lifecycle, "create", broken)
+    answer = invoke(event("Create", endpoint, props()))
+    assert answer.reason == "Unexpected KeyError in the provider: 'Domain'"
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.levelname, r.getMessage()) for r in warned] == [
+        ("ERROR", "Unexpected failure"),
+        ("WARNING", f"Create answered FAILED: {answer.reason}"),
+    ]
+    assert warned[0].exc_info is not None
+    assert warned[1].exc_info is None
 
 
 def test_fails_an_event_whose_properties_are_not_a_map(

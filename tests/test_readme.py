@@ -1,5 +1,6 @@
 """Every code block in the README runs: Python blocks are synthesized inside a stack, shell blocks name
-make targets that exist, the distribution that pyproject.toml builds and CDK CLI commands that exist."""
+make targets that exist, the distribution that pyproject.toml builds and CDK CLI commands that exist, Logs
+Insights queries are ones tests/logs_insights.py evaluates."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from aws_cdk import aws_ses as ses
 
 from cdk_ses_tracking_options import TrackingOptions
+from tests import logs_insights
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -26,7 +28,29 @@ CDK_COMMANDS = {"bootstrap", "synth", "diff", "deploy", "destroy", "ls"}
 def test_the_readme_has_examples_to_run() -> None:
     assert len(PYTHON) >= 5
     assert len(SHELL) >= 4
-    assert {language for language, _ in BLOCKS} <= {"python", "sh", "mermaid"}
+    assert {language for language, _ in BLOCKS} <= {"python", "sh", "mermaid", logs_insights.LANGUAGE}
+
+
+@pytest.mark.parametrize("query", logs_insights.readme_queries())
+def test_each_logs_insights_query_is_one_the_evaluator_runs(query: str) -> None:
+    # The query is run on the function's own lines in tests/test_artifact.py.
+    assert logs_insights.Query.parse(query).fields
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "fields level | stats count(*) by level",
+        'fields level | filter message like "FAILED"',
+        'fields level | filter level = "WARNING" or level = "ERROR"',
+        "fields level | filter level in [1, 2]",
+        'filter level = "WARNING"',
+    ],
+)
+def test_fails_a_query_the_evaluator_cannot_check(query: str) -> None:
+    # So the README cannot show a query that no test has run.
+    with pytest.raises(ValueError, match=r"not a|without"):
+        logs_insights.Query.parse(query)
 
 
 @pytest.mark.parametrize("code", PYTHON, ids=[f"python-{n}" for n in range(len(PYTHON))])

@@ -248,8 +248,8 @@ class TrackingOptionsProvider(Construct):
             architecture=lambda_.Architecture.ARM_64,
             log_group=self.log_group,
             # Lambda's JSON lines, each a record CloudWatch Logs Insights reads by field; the function's own log
-            # level is set here (the handler falls back to INFO without a LOG_LEVEL variable), and the platform's
-            # START, END and REPORT lines are left out below WARN.
+            # level is set here (Lambda hands it to the runtime as AWS_LAMBDA_LOG_LEVEL, which crhelper is made to
+            # keep), and the platform's START, END and REPORT lines are left out below WARN.
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
