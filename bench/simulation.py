@@ -12,6 +12,7 @@ replaced: every decision is the provider's.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import json
@@ -190,6 +191,8 @@ class MemoryStore:
         self._requests: dict[str, dict[str, Any]] = {}
         self._owners: dict[str, Ownership | None] = {}
         self._lane: dict[str, Any] = {}
+        # The lane's marks of cancelled Creates: logical id, the Delete's time.
+        self._cancelled: dict[str, float] = {}
         self.operations = 0
 
     def _io(self) -> None:
@@ -252,6 +255,7 @@ class MemoryStore:
         *,
         recorded: SetOwnership | None = None,
         releasing: LaneState | None = None,
+        cancelling: tuple[str, float] | None = None,
         now: float = 0,
     ) -> bool:
         self._io()
@@ -262,6 +266,8 @@ class MemoryStore:
             if item.get("holder") != holder:
                 return False
             item.update(state="answered", answer=answer, op=operation)
+            if cancelling is not None:
+                self._cancelled[cancelling[0]] = cancelling[1]
             if recorded is not None:
                 self._owners[recorded.set_name] = recorded.ownership
             return True
@@ -290,7 +296,13 @@ class MemoryStore:
             if lane.get("holder") not in (None, holder) and lane["until"] >= now:
                 return float(lane["until"])
             lane.update(holder=holder, until=until)
-            return lane.get("state", LaneState())  # type: ignore[no-any-return]
+            state: LaneState = lane.get("state", LaneState())
+            return dataclasses.replace(state, cancelled=tuple(self._cancelled.items()))
+
+    def cancel(self, logical_id: str, at: float) -> None:
+        self._io()
+        with self._lock:
+            self._cancelled[logical_id] = at
 
     def release_lane(self, holder: str, state: LaneState, now: float) -> None:
         self._io()

@@ -22,7 +22,7 @@ from .environment import Environment
 from .errors import ProviderError
 from .operation import Operation
 from .pacing import LaneState, Turns
-from .run import TOO_LATE, Paused, failed, run, too_late_to_start
+from .run import TOO_LATE, Paused, cancellation, failed, run, too_late_to_start
 from .ses import SesTracking
 from .store import Answer, Claim, Found
 
@@ -102,6 +102,7 @@ def _take_up(operation: Operation, invocation: Invocation, env: Environment, now
     if too_late_to_start(operation, now):
         late = failed(operation, TOO_LATE)
         return late if env.store.answer(operation, invocation.holder, late) else None
+    _mark_cancelled(operation, env)
     lane = env.store.take_lane(invocation.holder, now, lease)
     if not isinstance(lane, LaneState):
         return _queue(operation, invocation, env)
@@ -110,6 +111,18 @@ def _take_up(operation: Operation, invocation: Invocation, env: Environment, now
         release_lane(env, invocation.holder, lane)
         return _queue(operation, invocation, env)
     return _straight(operation, invocation, env, Turns(lane, clock=env.clock, sleep=env.sleep, interval=env.interval))
+
+
+def _mark_cancelled(operation: Operation, env: Environment) -> None:
+    """The Delete of a cancelled Create, marked in the lane at once: a Create queued ahead of it is dropped when
+    its turn comes, not run and then undone. Its answer marks it again, for certain (run.cancellation())."""
+    cancelling = cancellation(operation)
+    if cancelling is None:
+        return
+    try:
+        env.store.cancel(*cancelling)
+    except (BotoCoreError, ClientError) as error:
+        logger.warning("Could not mark the cancelled Create of %s yet (%s)", operation.logical_id, error)
 
 
 def _another_delivery(operation: Operation, claim: Claim, now: float, env: Environment) -> Answer | None:
@@ -143,7 +156,7 @@ def _straight(operation: Operation, invocation: Invocation, env: Environment, tu
     timer.daemon = True
     timer.start()
     try:
-        outcome = run(ses, env.store.ownership)
+        outcome = run(ses, env.store.ownership, turns.state)
     except BaseException:
         release_lane(env, invocation.holder, turns.state)
         raise
@@ -160,6 +173,7 @@ def _straight(operation: Operation, invocation: Invocation, env: Environment, tu
             outcome.answer,
             recorded=outcome.recorded,
             releasing=turns.state,
+            cancelling=outcome.cancelling,
             now=env.clock(),
         )
     except (BotoCoreError, ClientError):

@@ -4,10 +4,13 @@ the calls go through SesTracking, which answers those an operation made before f
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .budget import SERVICE_TIMEOUT
 from .errors import ProviderError, SesOperationError
+from .operation import Operation
 from .ownership import Holder, Ownership, SetOwnership
 from .physical_ids import Found, Issued, parse
 from .properties import TrackingProps
@@ -46,8 +49,21 @@ class Lifecycle:
         self._ownership = ownership
         self._logical_id = ses.operation.logical_id
 
+    @property
+    def operation(self) -> Operation:
+        return self._ses.operation
+
+    def holding(self, recorded: SetOwnership | None) -> Lifecycle:
+        """This lifecycle, reading a set's record as an answer not yet written leaves it."""
+        if recorded is None:
+            return self
+        read = self._ownership
+        return Lifecycle(self._ses, lambda name: recorded.ownership if name == recorded.set_name else read(name))
+
     def _holding(self, physical_id: str, props: TrackingProps) -> Holder:
-        return Holder(self._logical_id, physical_id, props.custom_redirect_domain, props.https_policy)
+        operation = self._ses.operation
+        created = operation.first_seen if operation.request_type == "Create" else None
+        return Holder(self._logical_id, physical_id, props.custom_redirect_domain, props.https_policy, created)
 
     def _held(self, issued: Issued, props: TrackingProps, before: Ownership | None) -> Decided:
         """The set's options held by this resource under `issued`, recorded with the answer."""
@@ -178,15 +194,36 @@ class Lifecycle:
         """Remove what this resource holds, or give it back; the set's record as the Delete leaves it."""
         issued = parse(physical_resource_id)
         if issued is None:
-            # crhelper invents an id after a failed Create, CloudFormation one after a cancelled Create.
-            logger.info("Physical id %r was never issued by this provider; nothing to delete", physical_resource_id)
-            return None
+            return self._delete_never_issued(physical_resource_id, props)
         name = issued.set_name
         before = self._ownership(name)
         if before is not None:
             return self._delete_recorded(name, before, physical_resource_id, props)
         self._delete_by_id(issued, props)
         return None
+
+    def _delete_never_issued(self, physical_resource_id: str, props: TrackingProps | None) -> SetOwnership | None:
+        """The Delete of a Create that failed (CloudFormation heard its FAILED answer, with crhelper's id or the
+        provider's own, `<stack>_<logical id>_<8 characters>`: nothing to remove) or that CloudFormation cancelled
+        (the id is CloudFormation's): if that Create ran after all, its answer unheard, the set's record names
+        this resource as its holder, recorded by a Create sent within a ServiceTimeout before this Delete, and
+        what it holds goes as on any Delete. Any other holder (one from an earlier deploy, kept by
+        RemovalPolicy.RETAIN, say) is not this Delete's to touch."""
+        before = self._ownership(props.configuration_set_name) if props is not None else None
+        sent = self._ses.operation.first_seen
+        if (
+            props is None
+            or before is None
+            or before.holder.logical_id != self._logical_id
+            or before.holder.created is None
+            or not sent - SERVICE_TIMEOUT <= before.holder.created <= sent
+            or re.fullmatch(rf".+_{re.escape(self._logical_id)}_[A-Z0-9]{{8}}", physical_resource_id)
+        ):
+            logger.info("Physical id %r was never issued by this provider; nothing to delete", physical_resource_id)
+            return None
+        name = props.configuration_set_name
+        logger.warning("Set %s: its options are from a Create CloudFormation stopped waiting for; removed", name)
+        return self._delete_recorded(name, before, before.holder.physical_id, props)
 
     def _delete_recorded(
         self, name: str, before: Ownership, physical_resource_id: str, props: TrackingProps | None

@@ -25,12 +25,14 @@ __all__ = ["Holder", "Ownership", "SetOwnership"]
 
 @dataclass(frozen=True)
 class Holder:
-    """One resource of the stack, as it holds (or held) a set's options: its ids and what it declares."""
+    """One resource of the stack, as it holds (or held) a set's options: its ids and what it declares; `created`,
+    when CloudFormation sent the Create that recorded it (None when an Update did, or before 0.3.0)."""
 
     logical_id: str
     physical_id: str
     domain: str
     policy: str | None
+    created: float | None = None
 
     def is_resource(self, logical_id: str, physical_id: str) -> bool:
         return (self.logical_id, self.physical_id) == (logical_id, physical_id)
@@ -67,15 +69,17 @@ class Ownership:
             raise ValueError(msg) from error
 
 
-def _holder(holder: Holder) -> list[str | None]:
-    return [holder.logical_id, holder.physical_id, holder.domain, holder.policy]
+def _holder(holder: Holder) -> list[str | float | None]:
+    fields: list[str | float | None] = [holder.logical_id, holder.physical_id, holder.domain, holder.policy]
+    return fields if holder.created is None else [*fields, holder.created]
 
 
-def _read(fields: list[str | None]) -> Holder:
-    logical_id, physical_id, domain, policy = fields
+def _read(fields: list[str | float | None]) -> Holder:
+    logical_id, physical_id, domain, policy, *rest = fields
     if not isinstance(logical_id, str) or not isinstance(physical_id, str) or not isinstance(domain, str):
         raise TypeError
-    return Holder(logical_id, physical_id, domain, policy if isinstance(policy, str) else None)
+    created = rest[0] if rest and isinstance(rest[0], int | float) else None
+    return Holder(logical_id, physical_id, domain, policy if isinstance(policy, str) else None, created)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ never competes with itself. The lane's state travels in the provider's table fro
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .budget import ATTEMPT_BUDGET, HOLD_LIMIT, INTERVAL, MAX_YIELD, PACED_MEMORY
 
@@ -27,11 +27,23 @@ __all__ = ["LaneState", "PauseForSes", "Turns"]
 
 @dataclass(frozen=True)
 class LaneState:
-    """When the provider may call SES next, how many throttles came in a row, and until when it is paced."""
+    """When the provider may call SES next, how many throttles came in a row, and until when it is paced; and
+    the Creates CloudFormation cancelled: a resource's logical id, and when the Delete that followed was sent
+    (run.py). It travels with the lane because every operation reads the lane before it calls SES."""
 
     next_call: float = 0.0
     yields: int = 0
     paced_until: float = 0.0
+    cancelled: tuple[tuple[str, float], ...] = ()
+
+    def cancelled_at(self, logical_id: str) -> float | None:
+        """When the latest Delete of a cancelled Create of this resource was sent, if one was."""
+        times = [at for cancelled, at in self.cancelled if cancelled == logical_id]
+        return max(times) if times else None
+
+    def cancelling(self, logical_id: str, at: float) -> LaneState:
+        kept = tuple((cancelled, t) for cancelled, t in self.cancelled if cancelled != logical_id)
+        return replace(self, cancelled=(*kept, (logical_id, at)))
 
 
 class PauseForSes(Exception):  # noqa: N818 - a signal to wait in the queue, not an error
@@ -79,12 +91,17 @@ class Turns:
         state = self._state
         if self._started < state.paced_until:
             # Paced: the next call comes an interval after this one started.
-            self._state = LaneState(self._started + self.interval, 0, self._started + self.interval + PACED_MEMORY)
+            next_call = self._started + self.interval
+            self._state = replace(state, next_call=next_call, yields=0, paced_until=next_call + PACED_MEMORY)
         else:
-            self._state = LaneState(self._started, 0, state.paced_until)
+            self._state = replace(state, next_call=self._started, yields=0)
 
     def throttled(self) -> None:
         yields = self._state.yields + 1
         wait = self.interval * min(2 ** (yields - 1), MAX_YIELD)
         now = self._clock()
-        self._state = LaneState(now + wait, yields, now + wait + PACED_MEMORY)
+        self._state = replace(self._state, next_call=now + wait, yields=yields, paced_until=now + wait + PACED_MEMORY)
+
+    def cancel(self, logical_id: str, at: float) -> None:
+        """A Delete of a cancelled Create answered in this lane: the operations after it see it too."""
+        self._state = self._state.cancelling(logical_id, at)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import boto3
 from botocore.config import Config
 
-from .budget import CONNECT_TIMEOUT, RECORD_LIFETIME, STORE_READ_TIMEOUT
+from .budget import CONNECT_TIMEOUT, RECORD_LIFETIME, SERVICE_TIMEOUT, STORE_READ_TIMEOUT
 from .grants import until_granted
 from .operation import Operation
 from .ownership import Ownership, SetOwnership
@@ -40,6 +40,8 @@ _CONFIG = Config(
     user_agent_extra="cdk-ses-tracking-options",
 )
 _LANE = {"pk": {"S": "lane"}}
+# The lane item's attribute for each cancelled Create: its logical id after this prefix, the Delete's time.
+_CANCELLED = "cancelled/"
 
 
 @dataclass(frozen=True)
@@ -99,11 +101,16 @@ class Store(Protocol):
         *,
         recorded: SetOwnership | None = None,
         releasing: LaneState | None = None,
+        cancelling: tuple[str, float] | None = None,
         now: float = 0,
     ) -> bool:
         """Record the answer before it is sent, with the record of the set it changed; False if the request is
         no longer ours (nothing written then). `releasing`: the lane this invocation holds, let go in the same
-        write, with the pacing the next holder starts from."""
+        write, with the pacing the next holder starts from. `cancelling`: a cancelled Create's logical id and
+        its Delete's time, kept in the lane in the same write (run.py)."""
+
+    def cancel(self, logical_id: str, at: float) -> None:
+        """Tell the operations that read the lane from now on that this resource's Create was cancelled."""
 
     def ownership(self, set_name: str) -> Ownership | None:
         """Who in the stack holds the set's tracking options, as the last answered request left it."""
@@ -285,18 +292,21 @@ class DynamoStore:
         *,
         recorded: SetOwnership | None = None,
         releasing: LaneState | None = None,
+        cancelling: tuple[str, float] | None = None,
         now: float = 0,
     ) -> bool:
         update = self._answer_update(operation, holder, answer)
         others: list[dict[str, Any]] = [] if recorded is None else [{"Put": self._ownership_put(recorded, now)}]
         if releasing is not None:
-            lane = {"Update": {"TableName": self._table, **self._lane_release(holder, releasing, now)}}
-            applied = self._transact(update, [*others, lane])
+            release = self._lane_release(holder, releasing, now, cancelling)
+            applied = self._transact(update, [*others, {"Update": {"TableName": self._table, **release}}])
             if applied is not None:
                 return applied
             # The lane was no longer ours (its lease ran out), another write met it, or this is botocore's retry
             # of a transaction that was applied (the lane then let go already): the lane alone, then the rest.
             self.release_lane(holder, releasing, now)
+        if cancelling is not None:
+            others.append({"Update": {"TableName": self._table, **self._cancel_update(*cancelling)}})
         if others:
             return bool(self._transact(update, others))
         found = self._conflict(
@@ -385,22 +395,58 @@ class DynamoStore:
         except self._client.exceptions.ConditionalCheckFailedException as failed:
             held: Mapping[str, Any] = failed.response.get("Item") or {}  # type: ignore[assignment]
             return _number(held, "until", now)
-        return LaneState(_number(item, "next"), int(_number(item, "yields")), _number(item, "paced"))
+        cancelled = tuple(
+            (key.removeprefix(_CANCELLED), float(value["N"]))
+            for key, value in item.items()
+            if key.startswith(_CANCELLED)
+        )
+        return LaneState(_number(item, "next"), int(_number(item, "yields")), _number(item, "paced"), cancelled)
 
-    def _lane_release(self, holder: str, state: LaneState, now: float) -> dict[str, Any]:
+    def _lane_release(
+        self, holder: str, state: LaneState, now: float, cancelling: tuple[str, float] | None = None
+    ) -> dict[str, Any]:
+        names = {"#next": "next", "#until": "until"}
+        values = {
+            ":next": _n(state.next_call),
+            ":yields": _n(state.yields),
+            ":paced": _n(state.paced_until),
+            ":now": _n(now),
+            ":holder": {"S": holder},
+        }
+        sets = "SET #next = :next, yields = :yields, paced = :paced, #until = :now"
+        if cancelling is not None:
+            names["#cancelling"], values[":cancelling"] = _CANCELLED + cancelling[0], _n(cancelling[1])
+            sets += ", #cancelling = :cancelling"
+        # A cancelled Create's mark outlives every Create sent before it: none of those changes SES once its
+        # ServiceTimeout has passed.
+        stale = [
+            logical_id
+            for logical_id, at in state.cancelled
+            if at + SERVICE_TIMEOUT < now and (cancelling is None or logical_id != cancelling[0])
+        ]
+        names |= {f"#stale{n}": _CANCELLED + logical_id for n, logical_id in enumerate(stale)}
+        removes = ", ".join(["holder", *(f"#stale{n}" for n in range(len(stale)))])
         return {
             "Key": _LANE,
-            "UpdateExpression": "SET #next = :next, yields = :yields, paced = :paced, #until = :now REMOVE holder",
+            "UpdateExpression": f"{sets} REMOVE {removes}",
             "ConditionExpression": "holder = :holder",
-            "ExpressionAttributeNames": {"#next": "next", "#until": "until"},
-            "ExpressionAttributeValues": {
-                ":next": _n(state.next_call),
-                ":yields": _n(state.yields),
-                ":paced": _n(state.paced_until),
-                ":now": _n(now),
-                ":holder": {"S": holder},
-            },
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
         }
+
+    def _cancel_update(self, logical_id: str, at: float) -> dict[str, Any]:
+        return {
+            "Key": _LANE,
+            "UpdateExpression": "SET #cancelled = :at",
+            "ExpressionAttributeNames": {"#cancelled": _CANCELLED + logical_id},
+            "ExpressionAttributeValues": {":at": _n(at)},
+        }
+
+    def cancel(self, logical_id: str, at: float) -> None:
+        until_granted(
+            lambda: self._client.update_item(TableName=self._table, **self._cancel_update(logical_id, at)),
+            "Marking the cancelled Create",
+        )
 
     def release_lane(self, holder: str, state: LaneState, now: float) -> None:
         # A holder whose lease ran out finds the lane taken: the next holder keeps its own pacing.

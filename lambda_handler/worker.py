@@ -92,14 +92,23 @@ def _serve_one(
     operation = claim.operation
     if _too_late(operation, invocation, env, now, send):
         return None
-    outcome = run(tracking(operation, invocation, env, turns), env.store.ownership)
+    outcome = run(tracking(operation, invocation, env, turns), env.store.ownership, turns.state)
     if isinstance(outcome, Paused):
         if env.store.save(outcome.operation, invocation.holder, queued=True) is None:
             return None
         return outcome.wait
-    if env.store.answer(
-        outcome.operation, invocation.holder, outcome.answer, recorded=outcome.recorded, now=env.clock()
-    ):
+    answered = env.store.answer(
+        outcome.operation,
+        invocation.holder,
+        outcome.answer,
+        recorded=outcome.recorded,
+        cancelling=outcome.cancelling,
+        now=env.clock(),
+    )
+    if outcome.cancelling is not None:
+        # The operations after it in this batch read the lane as it was when the batch began.
+        turns.cancel(*outcome.cancelling)
+    if answered:
         send(outcome.operation.event, outcome.answer)
     return None
 

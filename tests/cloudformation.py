@@ -17,6 +17,10 @@ The order is the documented one:
   properties swapped, to their current physical id), then the resources the update added, and the physical ids
   that its replacements returned, are deleted (UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS). A failed Create
   of the stack deletes everything it made.
+- A failure cancels the custom resources' Creates still in flight: each is CREATE_FAILED "Resource creation
+  cancelled" at once, CloudFormation stops waiting for its answer, and the rollback sends it a Delete with a
+  physical id CloudFormation makes up (`<stack>-<logical id>-<12 characters>`), as reported in
+  aws-cloudformation/cloudformation-coverage-roadmap#1814; the function still has the Create's event.
 - A stack's deletion deletes each resource once nothing left depends on it ("Resource A is deleted before
   resource B").
 - An update that changes only DependsOn sends no Update to a custom resource: only a change of its properties
@@ -62,6 +66,8 @@ _IN_NAME_ONLY = (
     "AWS::CDK::Metadata",
 )
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
+# What the harness's CloudFormation answers itself for a Create it cancelled.
+_CANCELLED = "CANCELLED"
 # Seconds between CloudFormation's attempts at a failed cleanup Delete.
 CLEANUP_RETRY_PAUSE = 1.0
 
@@ -168,6 +174,10 @@ class Stack:
         # Each function's execution role, by function name; every mapping ever made (for its counts).
         self._roles: dict[str, str] = {}
         self._all_mappings: list[EventSourceMapping] = []
+        # Set when a stack operation fails: the custom resources' Creates in flight are cancelled.
+        self._cancelling = threading.Event()
+        # Resources that fail this long after their creation starts, as another service's resource would.
+        self.failing: dict[str, float] = {}
 
     # --- stack operations ---------------------------------------------------------------------------
 
@@ -199,8 +209,9 @@ class Stack:
                 previous.retain = retain
 
         graph = dependencies(new)
+        self._cancelling.clear()
         try:
-            self._in_order(list(graph), graph, apply)
+            self._in_order(list(graph), graph, apply, cancelling=True)
         except StackOperationError:
             self._roll_back(old, new, before, changed, creating)
             return self.status
@@ -249,9 +260,21 @@ class Stack:
 
     # --- order ------------------------------------------------------------------------------------------
 
-    def _in_order(self, logical_ids: list[str], graph: dict[str, set[str]], action: Callable[[str], None]) -> None:
-        """Run action on each resource after those it depends on, in parallel where they do not."""
-        self._run(logical_ids, lambda done, node: graph.get(node, set()) & set(logical_ids) <= done, action)
+    def _in_order(
+        self,
+        logical_ids: list[str],
+        graph: dict[str, set[str]],
+        action: Callable[[str], None],
+        *,
+        cancelling: bool = False,
+    ) -> None:
+        """Run action on each resource after those it depends on, in parallel where they do not; `cancelling`: a
+        failure cancels the custom resources' Creates in flight."""
+
+        def ready(done: set[str], node: str) -> bool:
+            return graph.get(node, set()) & set(logical_ids) <= done
+
+        self._run(logical_ids, ready, action, on_failure=self._cancelling.set if cancelling else None)
 
     def _in_reverse_order(
         self, logical_ids: list[str], graph: dict[str, set[str]], action: Callable[[str], None]
@@ -261,7 +284,12 @@ class Stack:
         self._run(logical_ids, lambda done, node: dependents[node] <= done, action)
 
     def _run(
-        self, logical_ids: list[str], ready: Callable[[set[str], str], bool], action: Callable[[str], None]
+        self,
+        logical_ids: list[str],
+        ready: Callable[[set[str], str], bool],
+        action: Callable[[str], None],
+        *,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
         pending, done = list(logical_ids), set[str]()
         running: dict[Future[None], str] = {}
@@ -281,6 +309,8 @@ class Stack:
                     error = future.exception()
                     if isinstance(error, StackOperationError):
                         failure = failure or error
+                        if on_failure is not None:
+                            on_failure()
                     elif error is not None:
                         raise error
                     else:
@@ -315,7 +345,12 @@ class Stack:
             self._in_order(reverted, dependencies(old), revert)
         except StackOperationError:
             failed = True
-        added = [self.resources[logical_id] for logical_id, previous in changed.items() if previous is None]
+        # A resource whose creation failed without a physical id has nothing to delete.
+        added = [
+            self.resources[logical_id]
+            for logical_id, previous in changed.items()
+            if previous is None and logical_id in self.resources
+        ]
         self._clean_up(new, added, left)
         if creating:
             self.status = "ROLLBACK_COMPLETE"
@@ -354,8 +389,18 @@ class Stack:
 
     def _create(self, logical_id: str, resource_type: str, properties: dict[str, Any], *, retain: bool) -> Resource:
         self._record(logical_id, "CREATE_IN_PROGRESS")
+        if logical_id in self.failing:
+            time.sleep(self.failing[logical_id])
+            self._record(logical_id, "CREATE_FAILED", "", "Resource handler returned message: failed, as the test asks")
+            raise StackOperationError(f"{logical_id}: failed")
         if resource_type.startswith(CUSTOM):
             answer = self._custom("Create", logical_id, properties)
+            if answer.status == _CANCELLED:
+                made = Resource(logical_id, resource_type, answer.physical_id, properties, {}, retain)
+                with self._lock:
+                    self.resources[logical_id] = made
+                self._record(logical_id, "CREATE_FAILED", answer.physical_id, "Resource creation cancelled")
+                raise StackOperationError(f"{logical_id}: Resource creation cancelled")
             physical_id = answer.physical_id
             made = Resource(logical_id, resource_type, physical_id, properties, dict(answer.data), retain)
             with self._lock:
@@ -440,7 +485,13 @@ class Stack:
             self.sent.append((request_type, time.monotonic()))
         service.invoke_async(request)
         timeout = float(properties.get("ServiceTimeout", 3600)) * self.timeout_scale
-        answer = self.endpoint.wait(request["RequestId"], timeout=timeout)
+        if request_type == "Create":
+            answer = self._wait_unless_cancelled(request["RequestId"], timeout)
+            if answer is None and self._cancelling.is_set():
+                made_up = f"{self.name}-{logical_id}-{uuid.uuid4().hex[:12].upper()}"
+                return Answer(_CANCELLED, made_up, "Resource creation cancelled", {}, "", logical_id, "", 0)
+        else:
+            answer = self.endpoint.wait(request["RequestId"], timeout=timeout)
         if answer is None:
             answer = Answer(
                 "FAILED", physical_id or "", "no answer within the ServiceTimeout", {}, "", logical_id, "", 0
@@ -448,6 +499,15 @@ class Stack:
         with self._lock:
             self.answers.append((request_type, logical_id, answer))
         return answer
+
+    def _wait_unless_cancelled(self, request_id: str, timeout: float) -> Answer | None:
+        """The Create's answer; None once the stack operation cancels it, or at its ServiceTimeout."""
+        until = time.monotonic() + timeout
+        while not self._cancelling.is_set() and time.monotonic() < until:
+            answer = self.endpoint.wait(request_id, timeout=min(0.1, max(until - time.monotonic(), 0.0)))
+            if answer is not None:
+                return answer
+        return None
 
     def _generated_name(self, logical_id: str, limit: int) -> str:
         return f"{self.name}-{logical_id}-{next(self._names):04d}{uuid.uuid4().hex[:8].upper()}"[-limit:]

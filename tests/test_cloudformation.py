@@ -156,6 +156,44 @@ def test_a_stacks_deletion_keeps_what_the_function_needs_until_the_last_delete_h
     assert all(not ses.tracking(name) for name in ["marketing", *(f"marketing{n}" for n in range(1, 15))])
 
 
+def test_a_stack_creation_rolled_back_while_creates_wait_for_ses_leaves_no_set_with_options(
+    ses: SesEmulator, endpoint: ResponseEndpoint, account: Account, tmp_path: Path, template: Callable[..., Synthesized]
+) -> None:
+    # GIVEN a new stack of 10 tenants, SES at 2 calls a second, and a resource of another service that fails 3 s
+    # in, while most tenants still wait their turn in the provider's queue
+    stack = Stack(
+        "TrackingStack",
+        account=account,
+        ses=ses,
+        endpoint=endpoint,
+        work=tmp_path,
+        function_env={"SES_CALL_INTERVAL": "0.55"},
+        **FAST,
+    )
+    names = ["marketing", *(f"marketing{n}" for n in range(1, 10))]
+    for name in names[1:]:
+        ses.backend.create_configuration_set(name)
+    ten = template(count=10)
+    ten.template["Resources"]["Doomed"] = {"Type": "AWS::CloudFormation::WaitConditionHandle"}
+    stack.failing["Doomed"] = 3.0
+    ses.middleware.bucket = TokenBucket(rate=2.0)
+    try:
+        with iam_emulator.enforced():
+            # WHEN the stack is created: CloudFormation cancels the Creates in flight, then sends each a Delete
+            # with a physical id of its own (aws-cloudformation/cloudformation-coverage-roadmap#1814)
+            assert stack.deploy(ten.template, ten.assembly_dir) == "ROLLBACK_COMPLETE"
+    finally:
+        ses.middleware.bucket = None
+        stack.close()
+    cancelled = [e.logical_id for e in stack.events if e.reason == "Resource creation cancelled"]
+    assert 3 <= len(cancelled) < 10, cancelled
+    # THEN every Delete answered SUCCESS, and no set keeps options: a cancelled Create that ran before its
+    # Delete was undone by it, one that had not run was dropped
+    deletes = stack.custom_answers("Delete")
+    assert [answer.status for answer in deletes] == ["SUCCESS"] * 10, [a.reason for a in deletes]
+    assert {name: ses.tracking(name) for name in names} == {name: {} for name in names}
+
+
 def test_a_grant_still_propagating_is_waited_for(
     ses: SesEmulator, endpoint: ResponseEndpoint, account: Account, tmp_path: Path, template: Callable[..., Synthesized]
 ) -> None:
