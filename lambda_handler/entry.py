@@ -102,7 +102,11 @@ def _take_up(operation: Operation, invocation: Invocation, env: Environment, now
     if too_late_to_start(operation, now):
         late = failed(operation, TOO_LATE)
         return late if env.store.answer(operation, invocation.holder, late) else None
-    _mark_cancelled(operation, env)
+    if cancellation(operation) is not None:
+        # Behind every operation the queue holds: a Create paused there between two changes is undone by it
+        # or by its own turn, before the stack's deletion can remove the queue (cancellation()).
+        _mark_cancelled(operation, env)
+        return _queue(operation, invocation, env)
     lane = env.store.take_lane(invocation.holder, now, lease)
     if not isinstance(lane, LaneState):
         return _queue(operation, invocation, env)

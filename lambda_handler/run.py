@@ -103,7 +103,8 @@ def _cancelled_create(lifecycle: Lifecycle, props: TrackingProps) -> tuple[Answe
     its journal, and an operation's calls run the same way each time), and removes it as the Delete of its id
     would, the Delete CloudFormation sent having found nothing to remove."""
     operation = lifecycle.operation
-    if not any(entry.changed for entry in operation.journal):
+    # A Create taken over from an invocation that stopped may have changed SES after its journal's last entry.
+    if not operation.resumed and not any(entry.changed for entry in operation.journal):
         logger.warning("Request %s: a Create CloudFormation cancelled, dropped before SES", operation.request_id)
         return failed(operation, CANCELLED), None
     made = lifecycle.create(props)

@@ -42,6 +42,9 @@ _CONFIG = Config(
 _LANE = {"pk": {"S": "lane"}}
 # The lane item's attribute for each cancelled Create: its logical id after this prefix, the Delete's time.
 _CANCELLED = "cancelled/"
+# Stale marks removed at most per release of the lane: an UpdateExpression holds 4 KB at most ("Constraints in
+# Amazon DynamoDB", Expression parameters), and every mark removed adds its placeholder to it.
+_STALE_PER_RELEASE = 10
 
 
 @dataclass(frozen=True)
@@ -418,12 +421,12 @@ class DynamoStore:
             names["#cancelling"], values[":cancelling"] = _CANCELLED + cancelling[0], _n(cancelling[1])
             sets += ", #cancelling = :cancelling"
         # A cancelled Create's mark outlives every Create sent before it: none of those changes SES once its
-        # ServiceTimeout has passed.
+        # ServiceTimeout has passed. A few at each release keep the expression within DynamoDB's 4 KB.
         stale = [
             logical_id
             for logical_id, at in state.cancelled
             if at + SERVICE_TIMEOUT < now and (cancelling is None or logical_id != cancelling[0])
-        ]
+        ][:_STALE_PER_RELEASE]
         names |= {f"#stale{n}": _CANCELLED + logical_id for n, logical_id in enumerate(stale)}
         removes = ", ".join(["holder", *(f"#stale{n}" for n in range(len(stale)))])
         return {

@@ -4,7 +4,8 @@ server is the provider's DynamoDB and SQS, and faults can be injected into their
 
 SQS: moto forgets a FIFO message's deduplication id once the message is deleted; SQS keeps it for the
 5-minute deduplication interval whatever becomes of the message ("Using the message deduplication ID"), and
-that is taught here too.
+that is taught here too. DynamoDB: moto accepts an expression of any length; DynamoDB refuses one over 4 KB
+with a ValidationException, and so does the middleware.
 
 The added operations follow the SES API reference:
 - v1 CreateConfigurationSetTrackingOptions: ConfigurationSetDoesNotExist, TrackingOptionsAlreadyExists,
@@ -368,6 +369,10 @@ class FaultyMiddleware:
         if fault is None and self.bucket is not None and operation in TRACKING_OPERATIONS and not self.bucket.take():
             fault = _Fault("throttle", operation, 0)
         self.calls.append(CallRecord(operation, fault.kind if fault else "passed", service=_service(environ)))
+        too_long = _expression_too_long(environ, body)
+        if too_long is not None:
+            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")])
+            return [too_long]
         if fault is None:
             return self.app(environ, start_response)
         if fault.kind == "slow":
@@ -389,6 +394,40 @@ class FaultyMiddleware:
         status, headers, payload = _error(environ, fault.kind)
         start_response(status, headers)
         return [payload]
+
+
+# DynamoDB's limit on each expression parameter, which moto does not enforce: "The maximum length of any
+# expression string is 4 KB" ("Constraints in Amazon DynamoDB", Expression parameters), counted as sent, with
+# the placeholders.
+_EXPRESSION_LIMIT = 4096
+_EXPRESSIONS = (
+    "UpdateExpression",
+    "ConditionExpression",
+    "KeyConditionExpression",
+    "FilterExpression",
+    "ProjectionExpression",
+)
+
+
+def _expression_too_long(environ: dict[str, Any], body: bytes) -> bytes | None:
+    """DynamoDB's ValidationException for a request with an expression over 4 KB, or None."""
+    if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+        return None
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    parts = [request, *(part for item in request.get("TransactItems", []) for part in item.values())]
+    for part in parts:
+        for name in _EXPRESSIONS:
+            size = len(str(part.get(name, "")).encode())
+            if size > _EXPRESSION_LIMIT:
+                message = (
+                    f"Invalid {name}: Expression size has exceeded the maximum allowed size; expression size: {size}"
+                )
+                error = {"__type": "com.amazon.coral.validation#ValidationException", "message": message}
+                return json.dumps(error).encode()
+    return None
 
 
 class _QuietHandler(MotoRequestHandler):

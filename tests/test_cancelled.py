@@ -14,7 +14,8 @@ from typing import Any
 import boto3
 
 from cdk_ses_tracking_options.lambda_handler import environment, index
-from cdk_ses_tracking_options.lambda_handler.budget import SERVICE_TIMEOUT
+from cdk_ses_tracking_options.lambda_handler.budget import HOLD_LIMIT, SERVICE_TIMEOUT
+from cdk_ses_tracking_options.lambda_handler.operation import Operation
 from cdk_ses_tracking_options.lambda_handler.pacing import LaneState
 from cdk_ses_tracking_options.lambda_handler.run import CANCELLED, CANCELLED_UNDONE
 from cdk_ses_tracking_options.lambda_handler.store import DynamoStore
@@ -98,6 +99,63 @@ def test_a_cancelled_create_paused_after_changing_ses_undoes_what_it_began(
     assert ses.tracking("marketing") == {}
 
 
+def lane_item(ses: SesEmulator) -> dict[str, Any]:
+    client = boto3.client("dynamodb", endpoint_url=ses.endpoint, region_name=REGION)
+    item: dict[str, Any] = client.get_item(TableName=STATE_TABLE, Key={"pk": {"S": "lane"}}, ConsistentRead=True)[
+        "Item"
+    ]
+    return item
+
+
+def test_the_delete_of_a_paused_cancelled_create_is_answered_only_once_what_the_create_made_is_gone(
+    endpoint: ResponseEndpoint, ses: SesEmulator, queue_mapping: EventSourceMapping
+) -> None:
+    # GIVEN a Create that made the options, then had its policy call throttled until it paused in the queue
+    ses.middleware.inject("throttle", operation="PutConfigurationSetTrackingOptions", times=3)
+    create = event("Create", endpoint, props(policy="REQUIRE"))
+    index.handler(create, LambdaContext())
+    assert ses.tracking("marketing") == {"CustomRedirectDomain": "click.example.com"}
+    # WHEN its Delete comes as the lane becomes usable again, while the Create's message is still hidden in the
+    # queue (its visibility timeout is its wait)
+    while float(lane_item(ses)["next"]["N"]) - time.time() > HOLD_LIMIT - 1:
+        time.sleep(0.1)
+    delete = delete_of_cancelled(endpoint, props(policy="REQUIRE"))
+    index.handler(delete, LambdaContext())
+    answer = first_answer(endpoint, queue_mapping, delete)
+    # THEN the options were gone before CloudFormation heard the Delete's SUCCESS: in a rolled-back stack
+    # creation the provider's queue is deleted next, and a Create left in it would never run
+    assert answer.status == "SUCCESS"
+    removed = [
+        call.at
+        for call in ses.ses_calls
+        if call.operation == "DeleteConfigurationSetTrackingOptions" and call.outcome == "passed"
+    ]
+    assert removed, "the options the Create made were never removed"
+    assert removed[0] < answer.received
+    cancelled = first_answer(endpoint, queue_mapping, create)
+    assert (cancelled.status, cancelled.reason) == ("FAILED", CANCELLED_UNDONE)
+    assert ses.tracking("marketing") == {}
+
+
+def test_a_cancelled_create_taken_over_from_an_invocation_that_stopped_after_its_call_undoes_it(
+    invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
+) -> None:
+    # GIVEN a Create whose invocation made the options at SES and stopped before it could record the change
+    create = event("Create", endpoint, props())
+    now = time.time()
+    store = DynamoStore(STATE_TABLE)
+    store.claim(Operation.from_event(create, now), "stopped-invocation", now + 1, now)
+    ses.backend.config_sets["marketing"].tracking_options = {"CustomRedirectDomain": "click.example.com"}
+    # AND CloudFormation, having cancelled it, sent its Delete, which found nothing recorded
+    assert invoke(delete_of_cancelled(endpoint, props())).status == "SUCCESS"
+    # WHEN Lambda's retry of the Create takes it over once the stopped invocation's lease is over
+    time.sleep(1.1)
+    taken_over = invoke(create)
+    # THEN it finds the options its own call made, and removes them
+    assert (taken_over.status, taken_over.reason) == ("FAILED", CANCELLED_UNDONE)
+    assert ses.tracking("marketing") == {}
+
+
 def test_a_cancelled_create_that_lambda_delivers_after_its_delete_changes_nothing(
     invoke: Invoke, endpoint: ResponseEndpoint, ses: SesEmulator
 ) -> None:
@@ -139,3 +197,24 @@ def test_the_lane_forgets_a_cancelled_create_once_no_create_sent_before_it_can_r
     client = boto3.client("dynamodb", endpoint_url=ses.endpoint, region_name=REGION)
     item = client.get_item(TableName=STATE_TABLE, Key={"pk": {"S": "lane"}}, ConsistentRead=True)["Item"]
     assert sorted(key for key in item if key.startswith("cancelled/")) == ["cancelled/Recent"]
+
+
+def test_the_lane_lets_go_of_many_stale_marks_a_few_at_a_time_within_dynamodbs_expression_limit(
+    ses: SesEmulator,
+) -> None:
+    # GIVEN 400 marks older than a ServiceTimeout, each for a logical id of CloudFormation's longest (255)
+    store = DynamoStore(STATE_TABLE)
+    now = time.time()
+    names = [f"{n:03d}".ljust(255, "X") for n in range(400)]
+    for name in names:
+        store.cancel(name, now - SERVICE_TIMEOUT - 10)
+    # WHEN the lane is taken and let go, again and again
+    left = []
+    for release in range(3):
+        lane = store.take_lane(f"worker-{release}", now, now + 5)
+        assert isinstance(lane, LaneState)
+        store.release_lane(f"worker-{release}", lane, now)  # DynamoDB refuses an expression over 4 KB
+        left.append(sum(key.startswith("cancelled/") for key in lane_item(ses)))
+    # THEN each release removes some, and the lane stays usable
+    assert left[0] < 400
+    assert left[0] > left[1] > left[2]
