@@ -26,8 +26,10 @@ RUNS = 7
 KINDS = ("TrackingOptions", "AwsCustomResource")
 PROPS = {"ConfigurationSetName": "marketing", "CustomRedirectDomain": "c.example.com"}
 # The waves, each as (stacks, resources per stack), concurrency quota: in the real harness, and simulated
-# (two full stacks: 500 resources each, the provider's own 9 included).
-REAL = [((2, 100), scale.NEW_ACCOUNT), ((1, 200), scale.NEW_ACCOUNT), ((2, 100), scale.DEFAULT_QUOTA)]
+# (two full stacks: 500 resources each, the provider's own 9 included). At the default quota the real harness
+# starts 200 function processes at once, which starve the emulators on two cores (docs/PERFORMANCE.md): that
+# quota is simulated only.
+REAL = [((2, 100), scale.NEW_ACCOUNT), ((1, 200), scale.NEW_ACCOUNT)]
 SIMULATED = [
     *(((1, n), scale.NEW_ACCOUNT) for n in (20, 100, 200)),
     ((2, 100), scale.NEW_ACCOUNT),
