@@ -22,9 +22,8 @@ from tests.ses_emulator import SesEmulator, TokenBucket
 
 WAVES = ("create", "update", "delete")
 # The simulation's threads interleave differently from run to run: each simulated figure is the median of
-# this many runs, with the range of the calls. Two stacks' Deletes vary most (2.19 to 2.58 SES calls per
-# resource over 12 runs of 2x100 at a quota of 10), so a median of 3 could land anywhere in that range; a run
-# takes a few seconds.
+# this many runs, with the range of the calls. Two stacks' Deletes vary most, too much for a median of 3
+# (their range is in docs/PERFORMANCE.md); a run takes a few seconds.
 SIMULATED_RUNS = 15
 # A new account's concurrency quota, and the default one.
 NEW_ACCOUNT, DEFAULT_QUOTA = 10, 1000
