@@ -204,6 +204,11 @@ class FunctionProcess:
             "LANG": "C.UTF-8",
             "PYTHONPATH": str(spec.code_dir),
             "PYTHONNOUSERSITE": "1",
+            # Lambda's /var/task is read-only, only /tmp is writable
+            # (https://docs.aws.amazon.com/whitepapers/latest/security-overview-aws-lambda/lambda-isolation-technologies.html):
+            # the function's modules are compiled at every cold start, never cached in __pycache__. The runtime's
+            # own boto3 ships compiled, as .venv-lambda's does.
+            "PYTHONDONTWRITEBYTECODE": "1",
             "LAMBDA_TASK_ROOT": str(spec.code_dir),
             "_HANDLER": spec.handler,
             "AWS_LAMBDA_RUNTIME_API": self.api.address,
