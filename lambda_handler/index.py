@@ -8,13 +8,17 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from .long_lived import collection_paused
 
-from . import entry, log_context, worker
-from .environment import from_variables
-from .errors import ProviderError
-from .helper import make_helper
-from .store import Answer
+with collection_paused():
+    # boto3 and the handler's modules: made once, for the execution environment's life (long_lived.py).
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from . import entry, log_context, worker
+    from .environment import from_variables
+    from .errors import ProviderError
+    from .helper import make_helper
+    from .store import Answer
 
 __all__ = ["handler"]
 

@@ -15,9 +15,9 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-import boto3
 from botocore.config import Config
 
+from . import long_lived
 from .budget import CONNECT_TIMEOUT, STORE_READ_TIMEOUT
 from .grants import until_granted
 
@@ -54,7 +54,7 @@ def request_id_of(body: str) -> str | None:
 class SqsQueue:
     def __init__(self, url: str, client: Callable[[], Any] | None = None) -> None:
         self._url = url
-        self._make_client = client or (lambda: boto3.client("sqs", config=_CONFIG))
+        self._make_client = client or (lambda: long_lived.client("sqs", _CONFIG))
 
     @functools.cached_property
     def _client(self) -> SQSClient:

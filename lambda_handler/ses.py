@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import long_lived
 from .budget import ATTEMPT_BUDGET, CONNECT_TIMEOUT, MAX_ATTEMPTS, MAX_BACKOFF, READ_TIMEOUT
 from .errors import SesOperationError
 from .grants import is_denied, pause_after_denial
@@ -74,7 +74,7 @@ class SesClients:
     explicit retries and timeouts. Their endpoints come from AWS_ENDPOINT_URL_SES / _SESV2 when set."""
 
     def __init__(self, make: Callable[[str], Any] | None = None) -> None:
-        self._make = make or (lambda service: boto3.client(service, config=CLIENT_CONFIG))  # type: ignore[call-overload]
+        self._make = make or (lambda service: long_lived.client(service, CLIENT_CONFIG))
         self._made: dict[str, Any] = {}
 
     def get(self, service: str) -> Any:

@@ -19,9 +19,9 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
-import boto3
 from botocore.config import Config
 
+from . import long_lived
 from .budget import CONNECT_TIMEOUT, RECORD_LIFETIME, SERVICE_TIMEOUT, STORE_READ_TIMEOUT
 from .grants import until_granted
 from .operation import Operation
@@ -148,7 +148,7 @@ def _text(item: Mapping[str, Any], key: str) -> str | None:
 class DynamoStore:
     def __init__(self, table: str, client: Callable[[], Any] | None = None) -> None:
         self._table = table
-        self._make_client = client or (lambda: boto3.client("dynamodb", config=_CONFIG))
+        self._make_client = client or (lambda: long_lived.client("dynamodb", _CONFIG))
 
     @functools.cached_property
     def _client(self) -> DynamoDBClient:

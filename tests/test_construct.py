@@ -368,6 +368,7 @@ def test_the_bundle_holds_the_handler_and_crhelper_and_nothing_compiled(tmp_path
         "lambda_handler/index.py",
         "lambda_handler/lifecycle.py",
         "lambda_handler/log_context.py",
+        "lambda_handler/long_lived.py",
         "lambda_handler/names.py",
         "lambda_handler/operation.py",
         "lambda_handler/ownership.py",
