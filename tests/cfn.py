@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import ssl
 import threading
 import time
@@ -79,6 +80,18 @@ def _handler_class(endpoint: ResponseEndpoint) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _PromptServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def get_request(self) -> tuple[Any, Any]:
+        # S3 answers a PUT at once. With Nagle's algorithm on, this server held its short reply until the
+        # client's delayed ACK: 40 ms more of every invocation that answers (measured: 42 ms from the answer's
+        # arrival to the function reading its status, 0.2 ms with TCP_NODELAY).
+        connection, address = super().get_request()
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, address
+
+
 @dataclass
 class ResponseEndpoint:
     """An HTTPS server on loopback standing in for the S3 bucket behind CloudFormation's ResponseURL."""
@@ -96,8 +109,7 @@ class ResponseEndpoint:
         self._arrived = threading.Condition(self._lock)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self), bind_and_activate=False)
-        self._server.daemon_threads = True
+        self._server = _PromptServer(("127.0.0.1", 0), _handler_class(self), bind_and_activate=False)
         self._server.server_bind()
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=True)
 
