@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help deps synth test lint bench bootstrap deploy diff destroy integ integ-snapshot clean
+.PHONY: help deps synth test lint bench bootstrap deploy diff destroy integ integ-snapshot bytecode clean
 
 help:
 	@echo "make synth  - synthesize app.py into cdk.out/ through the CDK CLI"
@@ -17,6 +17,7 @@ help:
 	@echo "make bootstrap / deploy / diff / destroy - the example app (app.py) with the pinned CDK CLI"
 	@echo "make integ DOMAIN=example.com - deploy the integration test, assert, destroy (needs an AWS account)"
 	@echo "make integ-snapshot - write the integration test's snapshot anew (review the diff)"
+	@echo "make bytecode - compile the function's modules for its runtime, Python 3.14 (after changing them)"
 
 $(VENV)/.installed: pyproject.toml requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -68,8 +69,12 @@ integ: deps
 	cdk destroy $(INTEG) --all --force $(CDK_ARGS); destroyed=$$?; \
 	exit $$(( deployed ? deployed : destroyed ))
 
-integ-snapshot: deps
+# The snapshot names the function's asset by its hash, which covers its bytecode: compiled first.
+integ-snapshot: bytecode
 	$(PY) -m tests.integ_snapshot
+
+bytecode: deps
+	$(PY) -m tests.bytecode
 
 clean:
 	rm -rf cdk.out cdk.out.integ build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

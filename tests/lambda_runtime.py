@@ -5,10 +5,13 @@ managed runtime has. The function's code is the bundled asset from cdk.out, exac
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import os
+import py_compile
 import queue
 import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -19,6 +22,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
+
+from cdk_ses_tracking_options._bundle import CACHE_TAG, bytecode_matches
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_VENV = ROOT / ".venv-lambda"
@@ -43,6 +48,46 @@ def lambda_python() -> Path:
             )
             marker.write_text(wanted)
     return python
+
+
+def task_root(code_dir: Path) -> Path:
+    """The function's code as the harness's interpreter runs it. Lambda's Python (3.14) imports the bytecode the
+    bundle ships for it, from each package's __pycache__; the harness runs 3.11, which cannot read 3.14's. Where
+    the bundle ships a module's bytecode, and it matches the module, the harness runs a copy of the bundle with
+    that module compiled by its own interpreter, the same way (checked-hash): its cold starts compile what
+    Lambda's would, no more and no less. A bundle with no bytecode is run as it is."""
+    modules = [pyc.parent.parent / pyc.name.removesuffix(f".{CACHE_TAG}.pyc") for pyc in _shipped_bytecode(code_dir)]
+    if not modules or sys.implementation.cache_tag == CACHE_TAG:
+        return code_dir
+    root = code_dir.parent / f".task.{code_dir.name}.{sys.implementation.cache_tag}"
+    # The test workers (pytest-xdist) may each come here first: one makes it, the others wait for it.
+    with (code_dir.parent / f".task.{code_dir.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not root.is_dir():
+            building = root.with_name(root.name + ".building")
+            shutil.rmtree(building, ignore_errors=True)
+            shutil.copytree(code_dir, building)
+            for module in modules:
+                source = building / module.relative_to(code_dir).with_suffix(".py")
+                py_compile.compile(
+                    str(source),
+                    cfile=importlib.util.cache_from_source(str(source)),
+                    doraise=True,
+                    invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+                )
+            building.rename(root)
+    return root
+
+
+def _shipped_bytecode(code_dir: Path) -> list[Path]:
+    """The bundle's bytecode for Lambda's Python that its importer would take: beside a module's source (a pyc
+    in __pycache__ without one is never imported), and compiled from it."""
+    shipped = []
+    for pyc in sorted(code_dir.rglob(f"__pycache__/*.{CACHE_TAG}.pyc")):
+        source = pyc.parent.parent / (pyc.name.removesuffix(f".{CACHE_TAG}.pyc") + ".py")
+        if source.is_file() and bytecode_matches(pyc.read_bytes(), source.read_bytes()):
+            shipped.append(pyc)
+    return shipped
 
 
 @dataclass
@@ -199,17 +244,18 @@ class FunctionProcess:
         self.log_path = log_path
         self.api = RuntimeApi(function_arn)
         name = function_arn.rsplit(":", 1)[-1]
+        code = task_root(spec.code_dir)
         env = {
             "PATH": "/usr/bin:/bin",
             "LANG": "C.UTF-8",
-            "PYTHONPATH": str(spec.code_dir),
+            "PYTHONPATH": str(code),
             "PYTHONNOUSERSITE": "1",
             # Lambda's /var/task is read-only, only /tmp is writable
             # (https://docs.aws.amazon.com/whitepapers/latest/security-overview-aws-lambda/lambda-isolation-technologies.html):
-            # the function's modules are compiled at every cold start, never cached in __pycache__. The runtime's
-            # own boto3 ships compiled, as .venv-lambda's does.
+            # a module the bundle ships no bytecode for is compiled at every cold start, never cached in
+            # __pycache__ (task_root()). The runtime's own boto3 ships compiled, as .venv-lambda's does.
             "PYTHONDONTWRITEBYTECODE": "1",
-            "LAMBDA_TASK_ROOT": str(spec.code_dir),
+            "LAMBDA_TASK_ROOT": str(code),
             "_HANDLER": spec.handler,
             "AWS_LAMBDA_RUNTIME_API": self.api.address,
             "AWS_LAMBDA_FUNCTION_NAME": name,
@@ -226,7 +272,7 @@ class FunctionProcess:
         self._log: IO[bytes] = log_path.open("ab")
         self.process = subprocess.Popen(
             ["nice", "-n", str(niceness), str(lambda_python()), "-m", "awslambdaric", spec.handler],
-            cwd=spec.code_dir,
+            cwd=code,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -34,6 +34,7 @@ from tests.lambda_runtime import (
     LambdaService,
     LambdaTimes,
     lambda_python,
+    task_root,
 )
 from tests.logs_insights import Query, json_lines, readme_queries
 from tests.loopback import QUEUE_VISIBILITY, create_queue, create_state_table
@@ -159,6 +160,45 @@ def test_a_cold_start_makes_its_modules_and_clients_without_the_collector_walkin
     # objects here, 10,000 by the last), never the clients' service models: without the pauses, 139 passes walked
     # up to some 71,000.
     assert max(report["walkable"], default=0) < 20_000, report["walkable"]
+
+
+# Every module of the bundle imported as the runtime imports it, recording each one compiled from its source.
+_COLD_START_COMPILES = """
+import importlib, importlib._bootstrap_external as external, json, pathlib
+compiled = []
+to_code = external.SourceLoader.source_to_code
+def recording(self, data, path, *, _optimize=-1):
+    compiled.append(path)
+    return to_code(self, data, path, _optimize=_optimize)
+external.SourceLoader.source_to_code = recording
+for source in sorted(pathlib.Path().rglob("*.py")):
+    importlib.import_module(".".join(source.with_suffix("").parts).removesuffix(".__init__"))
+print(json.dumps({"compiled": compiled, "imported": len(list(pathlib.Path().rglob("*.py")))}))
+"""
+
+
+def test_a_cold_start_compiles_none_of_the_bundles_modules(spec: FunctionSpec) -> None:
+    # They were about 20 ms of a cold start here (docs/PERFORMANCE.md). The harness runs the copy of the bundle
+    # that task_root() compiles for its own Python wherever the bundle ships bytecode for Lambda's.
+    code = task_root(spec.code_dir)
+    environment = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(code),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    made = subprocess.run(
+        [str(lambda_python()), "-c", _COLD_START_COMPILES],
+        capture_output=True,
+        check=True,
+        text=True,
+        env=environment,
+        cwd=code,
+    )
+    report = json.loads(made.stdout)
+    assert report["imported"] == len(list(spec.code_dir.rglob("*.py"))) > 20
+    assert report["compiled"] == []
 
 
 @pytest.mark.parametrize("policy", [None, ses_lib.HttpsPolicy.REQUIRE], ids=["no-policy", "require-https"])

@@ -347,41 +347,47 @@ def synth_asset(tmp_path: Path) -> tuple[str, Path]:
     return asset_hash, Path(assembly.directory) / f"asset.{asset_hash}"
 
 
-def test_the_bundle_holds_the_handler_and_crhelper_and_nothing_compiled(tmp_path: Path) -> None:
+def test_the_bundle_holds_the_handler_and_crhelper_and_their_bytecode_for_the_runtime(tmp_path: Path) -> None:
     _, asset = synth_asset(tmp_path)
     files = sorted(str(path.relative_to(asset)) for path in asset.rglob("*") if path.is_file())
-    assert files == [
-        "crhelper/LICENSE",
-        "crhelper/NOTICE",
-        "crhelper/__init__.py",
-        "crhelper/log_helper.py",
-        "crhelper/resource_helper.py",
-        "crhelper/utils.py",
-        "lambda_handler/__init__.py",
-        "lambda_handler/budget.py",
-        "lambda_handler/delivery.py",
-        "lambda_handler/entry.py",
-        "lambda_handler/environment.py",
-        "lambda_handler/errors.py",
-        "lambda_handler/grants.py",
-        "lambda_handler/helper.py",
-        "lambda_handler/index.py",
-        "lambda_handler/lifecycle.py",
-        "lambda_handler/log_context.py",
-        "lambda_handler/long_lived.py",
-        "lambda_handler/names.py",
-        "lambda_handler/operation.py",
-        "lambda_handler/ownership.py",
-        "lambda_handler/pacing.py",
-        "lambda_handler/physical_ids.py",
-        "lambda_handler/properties.py",
-        "lambda_handler/queue.py",
-        "lambda_handler/redaction.py",
-        "lambda_handler/run.py",
-        "lambda_handler/ses.py",
-        "lambda_handler/store.py",
-        "lambda_handler/worker.py",
+    crhelper = ["__init__", "log_helper", "resource_helper", "utils"]
+    handler = [
+        "__init__",
+        "budget",
+        "delivery",
+        "entry",
+        "environment",
+        "errors",
+        "grants",
+        "helper",
+        "index",
+        "lifecycle",
+        "log_context",
+        "long_lived",
+        "names",
+        "operation",
+        "ownership",
+        "pacing",
+        "physical_ids",
+        "properties",
+        "queue",
+        "redaction",
+        "run",
+        "ses",
+        "store",
+        "worker",
     ]
+    # Bytecode for Lambda's Python only (python3.14): none for the interpreter that synthesized it.
+    assert files == sorted(
+        [
+            "crhelper/LICENSE",
+            "crhelper/NOTICE",
+            *(f"crhelper/{module}.py" for module in crhelper),
+            *(f"crhelper/__pycache__/{module}.cpython-314.pyc" for module in crhelper),
+            *(f"lambda_handler/{module}.py" for module in handler),
+            *(f"lambda_handler/__pycache__/{module}.cpython-314.pyc" for module in handler),
+        ]
+    )
     source = Path(_bundle.HANDLER_DIR, "index.py").read_text()
     assert (asset / "lambda_handler" / "index.py").read_text() == source
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from cdk_ses_tracking_options._bundle import BYTECODE_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "cdk_ses_tracking_options"
 HANDLER_MODULES = ("index", "entry", "worker", "lifecycle", "ses", "store", "queue", "operation", "helper", "delivery")
@@ -104,8 +106,14 @@ def test_the_wheel_is_one_package_with_the_handler_types_and_metadata(dist: Dist
     assert {name.split("/", 1)[0] for name in names} == {PACKAGE, metadata_name.split("/", 1)[0]}
     for module in HANDLER_MODULES:
         assert f"{PACKAGE}/lambda_handler/{module}.py" in names
+        assert f"{PACKAGE}/_lambda_bytecode/lambda_handler/{module}.cpython-314.pyc" in names
     assert f"{PACKAGE}/py.typed" in names
-    assert not any("tests/" in name or name.endswith(".pyc") for name in names)
+    # Bytecode only for the function's runtime, shipped in its bundle; none of the build's own interpreter.
+    assert not any("tests/" in name or "__pycache__" in name for name in names)
+    assert {name for name in names if name.endswith(".pyc")} == {
+        f"{PACKAGE}/_lambda_bytecode/{path.relative_to(BYTECODE_DIR).as_posix()}"
+        for path in BYTECODE_DIR.rglob("*.pyc")
+    }
     classifiers = metadata.get_all("Classifier") or []
     assert "Typing :: Typed" in classifiers
     assert "Framework :: AWS CDK" in classifiers
@@ -170,3 +178,7 @@ def test_an_app_elsewhere_synthesizes_beside_another_library_with_its_own_lambda
     asset = elsewhere / "cdk.out" / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
     assert (asset / "lambda_handler" / "index.py").read_text() == (ROOT / "lambda_handler" / "index.py").read_text()
     assert (asset / "crhelper" / "resource_helper.py").is_file()
+    # ... with the bytecode the wheel carries, for its modules and for crhelper's
+    for compiled in ("lambda_handler/__pycache__/index.cpython-314.pyc", "crhelper/__pycache__/utils.cpython-314.pyc"):
+        shipped = BYTECODE_DIR / compiled.replace("__pycache__/", "")
+        assert (asset / compiled).read_bytes() == shipped.read_bytes()

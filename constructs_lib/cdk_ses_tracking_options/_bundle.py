@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _imp
 import importlib.metadata
 import shutil
 from pathlib import Path
@@ -17,13 +18,44 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 HANDLER = "lambda_handler.index.handler"
 # Copied with the code they belong to: crhelper is Apache-2.0.
 _LICENSE_FILES = ("LICENSE", "NOTICE")
+# The bundle's modules compiled by the runtime's Python (3.14), shipped in this package: /var/task is read-only,
+# so without them Lambda compiles every module at every cold start. `make bytecode` writes them.
+BYTECODE_DIR = Path(__file__).resolve().parent / "_lambda_bytecode"
+CACHE_TAG = "cpython-" + RUNTIME.name.removeprefix("python").replace(".", "")
+# PEP 552: a pyc whose flags are 0b11 carries the SipHash of its source, which the importer checks at each
+# import (the default --check-hash-based-pycs): it never depends on the zip's modification times.
+_CHECKED_HASH = 0b11
+
+
+def bytecode_matches(pyc: bytes, source: bytes) -> bool:
+    """Whether a checked-hash pyc was compiled from this source. The key is the pyc's own magic number, as the
+    runtime's importer keys it (importlib.util.source_hash, which only knows the running interpreter's)."""
+    if len(pyc) < 16 or int.from_bytes(pyc[4:8], "little") != _CHECKED_HASH:
+        return False
+    return pyc[8:16] == _imp.source_hash(int.from_bytes(pyc[:4], "little"), source)
+
+
+def _bytecode_of(source: Path, relative: Path) -> tuple[Path, Path] | None:
+    """The shipped pyc of one module, and where the importer looks for it; None when the module has none, or
+    has changed since it was compiled (the runtime would compile it anyway; a stale pyc is not shipped)."""
+    compiled = BYTECODE_DIR / relative.parent / f"{relative.stem}.{CACHE_TAG}.pyc"
+    if relative.suffix != ".py" or not compiled.is_file():
+        return None
+    if not bytecode_matches(compiled.read_bytes(), source.read_bytes()):
+        return None
+    return compiled, relative.parent / "__pycache__" / compiled.name
 
 
 def _copy_python_package(files: list[tuple[Path, Path]], output: Path) -> None:
     for source, relative in files:
-        target = output / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        copies = [(source, relative)]
+        bytecode = _bytecode_of(source, relative)
+        if bytecode is not None:
+            copies.append(bytecode)
+        for origin, destination in copies:
+            target = output / destination
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(origin, target)
 
 
 def _handler_files() -> list[tuple[Path, Path]]:
@@ -34,7 +66,7 @@ def _handler_files() -> list[tuple[Path, Path]]:
 
 
 def _crhelper_files() -> list[tuple[Path, Path]]:
-    """crhelper as installed beside aws-cdk-lib: its modules and license, nothing compiled."""
+    """crhelper as installed beside aws-cdk-lib: its modules and license, not its installation's bytecode."""
     dist = importlib.metadata.distribution("crhelper")
     files: list[tuple[Path, Path]] = []
     for entry in dist.files or []:
@@ -60,7 +92,8 @@ class _CopyFiles:
 
 
 def provider_code() -> lambda_.Code:
-    """The handler and crhelper; the asset hash is that of the output, so either changing changes it."""
+    """The handler and crhelper, with their bytecode for the runtime; the asset hash is that of the output, so
+    any of them changing changes it."""
     return lambda_.Code.from_asset(
         str(HANDLER_DIR),
         asset_hash_type=AssetHashType.OUTPUT,
