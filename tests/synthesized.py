@@ -82,10 +82,9 @@ def synthesize(
     adopt_existing: bool | None = None,
     stack_name: str = "TrackingStack",
     construct_id: str = "Tracking",
-    missing_set: bool = False,
 ) -> Synthesized:
     """A stack with `count` TrackingOptions, named Tracking0.. (or `construct_id`0..); set names get the index past
-    the first. `missing_set`: one more, on a set that does not exist, whose Create fails."""
+    the first."""
     app = cdk.App(outdir=str(outdir))
     stack = cdk.Stack(app, stack_name)
     for index in range(count):
@@ -102,13 +101,6 @@ def synthesize(
             custom_redirect_domain=domain,
             https_policy=https_policy,
             adopt_existing=adopt_existing,
-        )
-    if missing_set:
-        TrackingOptions(
-            stack,
-            "Failing",
-            configuration_set=ses.ConfigurationSet.from_configuration_set_name(stack, "MissingSet", "missing"),
-            custom_redirect_domain=domain,
         )
     assembly = app.synth()
     template = json.loads(Path(assembly.directory, f"{stack_name}.template.json").read_text())

@@ -16,7 +16,7 @@ from tests.cloudformation import Stack
 from tests.iam_emulator import Account
 from tests.lambda_runtime import LambdaTimes
 from tests.ses_emulator import SesEmulator, TokenBucket
-from tests.synthesized import Synthesized, synthesize
+from tests.synthesized import RESOURCE_TYPE, Synthesized, synthesize
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +46,10 @@ def template(tmp_path: Path) -> Callable[..., Synthesized]:
         return synthesize(tmp_path / f"cdk.out.{next(versions)}", **kwargs)  # type: ignore[arg-type]
 
     return make
+
+
+def custom_resources(synthesized: Synthesized) -> list[str]:
+    return sorted(name for name, r in synthesized.template["Resources"].items() if r["Type"] == RESOURCE_TYPE)
 
 
 def statuses(stack: Stack) -> list[str]:
@@ -111,8 +115,15 @@ def test_a_rename_rolled_back_leaves_the_set_with_the_old_resources_options(
 ) -> None:
     before = template()
     assert stack.deploy(before.template, before.assembly_dir) == "CREATE_COMPLETE"
-    # WHEN the rename comes with a resource whose Create fails, so that the update rolls back
-    renamed = template(construct_id="Renamed", domain="links.example.com", missing_set=True)
+    # WHEN the rename comes with a resource of another service whose Create fails once the renamed one's has
+    # succeeded (it depends on it: in parallel, which of the two came first would be a race), so that the update
+    # rolls back
+    renamed = template(construct_id="Renamed", domain="links.example.com")
+    renamed.template["Resources"]["Doomed"] = {
+        "Type": "AWS::CloudFormation::WaitConditionHandle",
+        "DependsOn": custom_resources(renamed),
+    }
+    stack.failing["Doomed"] = 0.0
     ses.middleware.calls.clear()
     assert stack.deploy(renamed.template, renamed.assembly_dir) == "UPDATE_ROLLBACK_COMPLETE"
     # THEN the renamed resource took the options over, and its rollback gave them back: the set holds the options
@@ -159,8 +170,11 @@ def test_a_stacks_deletion_keeps_what_the_function_needs_until_the_last_delete_h
 def test_a_stack_creation_rolled_back_while_creates_wait_for_ses_leaves_no_set_with_options(
     ses: SesEmulator, endpoint: ResponseEndpoint, account: Account, tmp_path: Path, template: Callable[..., Synthesized]
 ) -> None:
-    # GIVEN a new stack of 10 tenants, SES at 2 calls a second, and a resource of another service that fails 3 s
-    # in, while most tenants still wait their turn in the provider's queue
+    # GIVEN a new stack of 10 tenants, SES at 2 calls a second, and a resource of another service that fails 1 s
+    # in, while most tenants still wait their turn in the provider's queue. The other 9 and the failing resource
+    # come after the first tenant (they depend on it), so that one Create has always succeeded when the
+    # failure comes: in parallel, a machine slow to start the function left none by then, or else all
+    # would-be-cancelled Creates raced the failure.
     stack = Stack(
         "TrackingStack",
         account=account,
@@ -174,8 +188,11 @@ def test_a_stack_creation_rolled_back_while_creates_wait_for_ses_leaves_no_set_w
     for name in names[1:]:
         ses.backend.create_configuration_set(name)
     ten = template(count=10)
-    ten.template["Resources"]["Doomed"] = {"Type": "AWS::CloudFormation::WaitConditionHandle"}
-    stack.failing["Doomed"] = 3.0
+    first, *others = custom_resources(ten)
+    for name in others:
+        ten.template["Resources"][name]["DependsOn"].append(first)
+    ten.template["Resources"]["Doomed"] = {"Type": "AWS::CloudFormation::WaitConditionHandle", "DependsOn": [first]}
+    stack.failing["Doomed"] = 1.0
     ses.middleware.bucket = TokenBucket(rate=2.0)
     try:
         with iam_emulator.enforced():
@@ -186,7 +203,8 @@ def test_a_stack_creation_rolled_back_while_creates_wait_for_ses_leaves_no_set_w
         ses.middleware.bucket = None
         stack.close()
     cancelled = [e.logical_id for e in stack.events if e.reason == "Resource creation cancelled"]
-    assert 3 <= len(cancelled) < 10, cancelled
+    assert first not in cancelled
+    assert len(cancelled) >= 3, cancelled
     # THEN every Delete answered SUCCESS, and no set keeps options: a cancelled Create that ran before its
     # Delete was undone by it, one that had not run was dropped
     deletes = stack.custom_answers("Delete")
