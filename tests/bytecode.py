@@ -78,7 +78,7 @@ def compile_into(directory: Path) -> Compiler:
         code = _COMPILE.replace("JOBS", repr(json.dumps(jobs))).replace("TASK_ROOT", str(TASK_ROOT))
         compiler = Compiler(**json.loads(python314(code, host)))
         shutil.copytree(host / "out", directory, dirs_exist_ok=True)
-    if compiler.cache_tag != _bundle.CACHE_TAG:
+    if (compiler.cache_tag, compiler.magic) != (_bundle.CACHE_TAG, _bundle.RUNTIME_MAGIC.hex()):
         msg = f"Pyodide's Python is {compiler.cache_tag}, the function's runtime {_bundle.CACHE_TAG}: update pyodide"
         raise RuntimeError(msg)
     return compiler

@@ -5,10 +5,9 @@ managed runtime has. The function's code is the bundled asset from cdk.out, exac
 from __future__ import annotations
 
 import fcntl
-import importlib.util
+import functools
 import json
 import os
-import py_compile
 import queue
 import random
 import shutil
@@ -57,9 +56,10 @@ def task_root(code_dir: Path) -> Path:
     that module compiled by its own interpreter, the same way (checked-hash): its cold starts compile what
     Lambda's would, no more and no less. A bundle with no bytecode is run as it is."""
     modules = [pyc.parent.parent / pyc.name.removesuffix(f".{CACHE_TAG}.pyc") for pyc in _shipped_bytecode(code_dir)]
-    if not modules or sys.implementation.cache_tag == CACHE_TAG:
+    cache_tag = _lambda_cache_tag()
+    if not modules or cache_tag == CACHE_TAG:
         return code_dir
-    root = code_dir.parent / f".task.{code_dir.name}.{sys.implementation.cache_tag}"
+    root = code_dir.parent / f".task.{code_dir.name}.{cache_tag}"
     # The test workers (pytest-xdist) may each come here first: one makes it, the others wait for it.
     with (code_dir.parent / f".task.{code_dir.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -67,16 +67,30 @@ def task_root(code_dir: Path) -> Path:
             building = root.with_name(root.name + ".building")
             shutil.rmtree(building, ignore_errors=True)
             shutil.copytree(code_dir, building)
-            for module in modules:
-                source = building / module.relative_to(code_dir).with_suffix(".py")
-                py_compile.compile(
-                    str(source),
-                    cfile=importlib.util.cache_from_source(str(source)),
-                    doraise=True,
-                    invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
-                )
+            sources = [str(building / module.relative_to(code_dir).with_suffix(".py")) for module in modules]
+            subprocess.run([str(lambda_python()), "-c", _COMPILE_CHECKED, *sources], check=True)
             building.rename(root)
     return root
+
+
+# Each module given, compiled by the function's interpreter into its __pycache__, as `make bytecode` compiles
+# them for 3.14.
+_COMPILE_CHECKED = """
+import py_compile, sys
+for source in sys.argv[1:]:
+    py_compile.compile(source, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+"""
+
+
+@functools.cache
+def _lambda_cache_tag() -> str:
+    tag = subprocess.run(
+        [str(lambda_python()), "-c", "import sys; print(sys.implementation.cache_tag)"],
+        capture_output=True,
+        check=True,
+        text=True,
+    )
+    return tag.stdout.strip()
 
 
 def _shipped_bytecode(code_dir: Path) -> list[Path]:

@@ -30,7 +30,7 @@ def test_the_bundle_ships_every_module_compiled_for_the_runtime_from_its_own_sou
 
 
 def test_leaves_out_the_bytecode_of_a_module_changed_since_it_was_compiled(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN a handler whose index.py differs from the one its bytecode was compiled from
     changed = tmp_path / "handler"
@@ -40,10 +40,28 @@ def test_leaves_out_the_bytecode_of_a_module_changed_since_it_was_compiled(
     monkeypatch.setattr(_bundle, "HANDLER_DIR", changed)
     # WHEN it is bundled
     _, asset = synth_asset(tmp_path / "synth")
-    # THEN the runtime compiles that module, and takes the others' bytecode
+    # THEN the runtime compiles that module, and takes the others' bytecode; the synth says so
     compiled = asset / "lambda_handler" / "__pycache__"
     assert not (compiled / "index.cpython-314.pyc").exists()
     assert (compiled / "entry.cpython-314.pyc").is_file()
+    assert "no bytecode for python3.14 matches lambda_handler/index.py: " in capsys.readouterr().err
+
+
+def test_ships_no_bytecode_from_a_python_without_the_importers_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a synth on a Python whose private _imp.source_hash is gone
+    monkeypatch.setattr(_bundle, "_source_hash", None)
+    # WHEN the function is bundled, THEN it still synthesizes, with its sources alone
+    _, asset = synth_asset(tmp_path)
+    assert len(list(asset.rglob("*.py"))) == len(modules())
+    assert not list(asset.rglob("*.pyc"))
+    assert "lambda_handler/index.py" in capsys.readouterr().err
+
+
+def test_a_bundle_whose_modules_all_match_says_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    synth_asset(tmp_path)
+    assert "no bytecode" not in capsys.readouterr().err
 
 
 def test_bytecode_matches_only_a_checked_hash_pyc_of_that_very_source() -> None:
@@ -57,7 +75,7 @@ def test_bytecode_matches_only_a_checked_hash_pyc_of_that_very_source() -> None:
     assert not _bundle.bytecode_matches(pyc[:4] + (0b01).to_bytes(4, "little") + pyc[8:], source)
     assert not _bundle.bytecode_matches(pyc[:4] + bytes(4) + pyc[8:], source)
     assert not _bundle.bytecode_matches(pyc[:12], source)
-    # The hash is keyed by the magic number, which names the Python version: another version's does not match.
+    # The magic number names the bytecode's Python version: another version's is not the runtime's.
     other_version = (int.from_bytes(pyc[:2], "little") - 1).to_bytes(2, "little") + pyc[2:]
     assert not _bundle.bytecode_matches(other_version, source)
 
@@ -65,6 +83,7 @@ def test_bytecode_matches_only_a_checked_hash_pyc_of_that_very_source() -> None:
 def test_the_shipped_bytecode_is_what_python_3_14_compiles_from_the_sources(tmp_path: Path) -> None:
     compiler = compile_into(tmp_path)
     assert compiler.version.startswith("3.14."), compiler.version
+    assert compiler.magic == _bundle.RUNTIME_MAGIC.hex()
     fresh = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*.pyc"))
     shipped = sorted(str(path.relative_to(_bundle.BYTECODE_DIR)) for path in _bundle.BYTECODE_DIR.rglob("*.pyc"))
     assert shipped == fresh == sorted(str(compiled_name(relative)) for _, relative in modules())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import _imp
 import importlib.metadata
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,17 +23,23 @@ _LICENSE_FILES = ("LICENSE", "NOTICE")
 # so without them Lambda compiles every module at every cold start. `make bytecode` writes them.
 BYTECODE_DIR = Path(__file__).resolve().parent / "_lambda_bytecode"
 CACHE_TAG = "cpython-" + RUNTIME.name.removeprefix("python").replace(".", "")
-# PEP 552: a pyc whose flags are 0b11 carries the SipHash of its source, which the importer checks at each
-# import (the default --check-hash-based-pycs): it never depends on the zip's modification times.
+# Python 3.14's magic number (its importlib.util.MAGIC_NUMBER): it names 3.14's bytecode format, constant across
+# its patch releases, and keys the hash of a pyc's source.
+RUNTIME_MAGIC = bytes.fromhex("2b0e0d0a")
+# PEP 552: a pyc whose flags are 0b11 carries the hash of its source, which the importer checks at each import
+# (the default --check-hash-based-pycs): it never depends on the zip's modification times.
 _CHECKED_HASH = 0b11
+# The importer's own hash of a source (SipHash-1-3 keyed by a magic number; the same in 3.11 to 3.14). It is
+# private to CPython: on a Python without it, the bundle ships no bytecode rather than failing the synth.
+_source_hash = getattr(_imp, "source_hash", None)
 
 
 def bytecode_matches(pyc: bytes, source: bytes) -> bool:
-    """Whether a checked-hash pyc was compiled from this source. The key is the pyc's own magic number, as the
-    runtime's importer keys it (importlib.util.source_hash, which only knows the running interpreter's)."""
-    if len(pyc) < 16 or int.from_bytes(pyc[4:8], "little") != _CHECKED_HASH:
+    """Whether a pyc is 3.14's checked-hash bytecode of this source. The hash is keyed by 3.14's magic number,
+    as its importer keys it (importlib.util.source_hash knows only the running interpreter's)."""
+    if len(pyc) < 16 or pyc[:4] != RUNTIME_MAGIC or int.from_bytes(pyc[4:8], "little") != _CHECKED_HASH:
         return False
-    return pyc[8:16] == _imp.source_hash(int.from_bytes(pyc[:4], "little"), source)
+    return _source_hash is not None and pyc[8:16] == _source_hash(int.from_bytes(RUNTIME_MAGIC, "little"), source)
 
 
 def _bytecode_of(source: Path, relative: Path) -> tuple[Path, Path] | None:
@@ -46,16 +53,21 @@ def _bytecode_of(source: Path, relative: Path) -> tuple[Path, Path] | None:
     return compiled, relative.parent / "__pycache__" / compiled.name
 
 
-def _copy_python_package(files: list[tuple[Path, Path]], output: Path) -> None:
+def _copy_python_package(files: list[tuple[Path, Path]], output: Path) -> list[Path]:
+    """Copy the files and their modules' bytecode; the modules shipped without bytecode."""
+    uncompiled = []
     for source, relative in files:
         copies = [(source, relative)]
         bytecode = _bytecode_of(source, relative)
         if bytecode is not None:
             copies.append(bytecode)
+        elif relative.suffix == ".py":
+            uncompiled.append(relative)
         for origin, destination in copies:
             target = output / destination
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(origin, target)
+    return uncompiled
 
 
 def _handler_files() -> list[tuple[Path, Path]]:
@@ -86,8 +98,14 @@ class _CopyFiles:
     # jsii passes the bundling options as one positional struct.
     def try_bundle(self, output_dir: str, _options: Any) -> bool:
         output = Path(output_dir)
-        _copy_python_package(_handler_files(), output)
-        _copy_python_package(_crhelper_files(), output)
+        uncompiled = [*_copy_python_package(_handler_files(), output), *_copy_python_package(_crhelper_files(), output)]
+        if uncompiled:
+            # Said where CDK says it bundles: the deploy works, each cold start compiles these modules.
+            names = ", ".join(path.as_posix() for path in uncompiled)
+            sys.stderr.write(
+                f"cdk-ses-tracking-options: no bytecode for {RUNTIME.name} matches {names}: the function compiles "
+                "them at every cold start (reinstall the package, or in its repository run make bytecode)\n"
+            )
         return True
 
 
