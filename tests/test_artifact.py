@@ -135,26 +135,33 @@ print(json.dumps({"walkable": walkable, "enabled": gc.isenabled(), "frozen": gc.
 """
 
 
-def test_a_cold_start_makes_its_modules_and_clients_without_the_collector_walking_them(spec: FunctionSpec) -> None:
-    # A full pass over them was about 15 ms of a cold start, the collector about 30 ms in all (long_lived.py).
-    code = task_root(spec.code_dir)  # its modules from their bytecode, as Lambda's cold starts take them
+def in_a_fresh_environment(spec: FunctionSpec, code: str) -> dict[str, Any]:
+    """What Python code prints (JSON) run by the function's interpreter in its task root, as a cold start imports
+    the bundle: its modules from their bytecode, nothing written."""
+    task = task_root(spec.code_dir)
     environment = {
         "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(code),
+        "PYTHONPATH": str(task),
         "PYTHONDONTWRITEBYTECODE": "1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_EC2_METADATA_DISABLED": "true",
     }
     made = subprocess.run(
-        [str(lambda_python()), "-c", _COLD_START_COLLECTIONS],
+        [str(lambda_python()), "-c", code],
         capture_output=True,
         check=True,
         text=True,
         env=environment,
-        cwd=code,  # as Lambda starts it, and so that `-c` cannot import the repository's source
+        cwd=task,  # as Lambda starts it, and so that `-c` cannot import the repository's source
     )
-    report = json.loads(made.stdout)
-    assert Path(report["from"]).is_relative_to(code), report["from"]
+    report: dict[str, Any] = json.loads(made.stdout)
+    return report
+
+
+def test_a_cold_start_makes_its_modules_and_clients_without_the_collector_walking_them(spec: FunctionSpec) -> None:
+    # A full pass over them was about 15 ms of a cold start, the collector about 30 ms in all (long_lived.py).
+    report = in_a_fresh_environment(spec, _COLD_START_COLLECTIONS)
+    assert Path(report["from"]).is_relative_to(task_root(spec.code_dir)), report["from"]
     assert report["enabled"], "the collector is left running for what the invocations make"
     assert report["frozen"] > 50_000, report["frozen"]
     # The few passes that ran walked what the interpreter had made before the handler's first import (some 7,000
@@ -181,23 +188,7 @@ print(json.dumps({"compiled": compiled, "imported": len(list(pathlib.Path().rglo
 def test_a_cold_start_compiles_none_of_the_bundles_modules(spec: FunctionSpec) -> None:
     # They were about 20 ms of a cold start here (docs/PERFORMANCE.md). The harness runs the copy of the bundle
     # that task_root() compiles for its own Python wherever the bundle ships bytecode for Lambda's.
-    code = task_root(spec.code_dir)
-    environment = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(code),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    made = subprocess.run(
-        [str(lambda_python()), "-c", _COLD_START_COMPILES],
-        capture_output=True,
-        check=True,
-        text=True,
-        env=environment,
-        cwd=code,
-    )
-    report = json.loads(made.stdout)
+    report = in_a_fresh_environment(spec, _COLD_START_COMPILES)
     assert report["imported"] == len(list(spec.code_dir.rglob("*.py"))) > 20
     assert report["compiled"] == []
 
