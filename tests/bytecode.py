@@ -45,10 +45,6 @@ def modules() -> list[tuple[Path, Path]]:
     return [(source, relative) for source, relative in files if relative.suffix == ".py"]
 
 
-def compiled_name(relative: Path) -> Path:
-    return relative.parent / f"{relative.stem}.{_bundle.CACHE_TAG}.pyc"
-
-
 _COMPILE = """
 import importlib.util, json, py_compile, sys
 
@@ -69,7 +65,7 @@ json.dumps({"version": sys.version, "cache_tag": sys.implementation.cache_tag, "
 
 def compile_into(directory: Path) -> Compiler:
     """Compile every module with the runtime's Python into directory, laid out as _lambda_bytecode/ is."""
-    jobs = [(relative.as_posix(), compiled_name(relative).as_posix()) for _, relative in modules()]
+    jobs = [(relative.as_posix(), _bundle.compiled_name(relative).as_posix()) for _, relative in modules()]
     with tempfile.TemporaryDirectory() as work:
         host = Path(work)
         for source, relative in modules():

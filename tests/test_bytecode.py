@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cdk_ses_tracking_options import _bundle
-from tests.bytecode import compile_into, compiled_name, modules, python314
+from tests.bytecode import compile_into, modules, python314
 from tests.test_construct import synth_asset
 
 # A checked-hash pyc (PEP 552): flags 0b11, then the source's hash.
@@ -86,7 +86,7 @@ def test_the_shipped_bytecode_is_what_python_3_14_compiles_from_the_sources(tmp_
     assert compiler.magic == _bundle.RUNTIME_MAGIC.hex()
     fresh = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*.pyc"))
     shipped = sorted(str(path.relative_to(_bundle.BYTECODE_DIR)) for path in _bundle.BYTECODE_DIR.rglob("*.pyc"))
-    assert shipped == fresh == sorted(str(compiled_name(relative)) for _, relative in modules())
+    assert shipped == fresh == sorted(str(_bundle.compiled_name(relative)) for _, relative in modules())
     for name in fresh:
         assert (tmp_path / name).read_bytes() == (_bundle.BYTECODE_DIR / name).read_bytes(), f"{name}: make bytecode"
 

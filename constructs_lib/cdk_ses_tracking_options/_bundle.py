@@ -42,10 +42,15 @@ def bytecode_matches(pyc: bytes, source: bytes) -> bool:
     return _source_hash is not None and pyc[8:16] == _source_hash(int.from_bytes(RUNTIME_MAGIC, "little"), source)
 
 
+def compiled_name(relative: Path) -> Path:
+    """Where a module's bytecode for the runtime lies in BYTECODE_DIR (its __pycache__ name, in its package)."""
+    return relative.parent / f"{relative.stem}.{CACHE_TAG}.pyc"
+
+
 def _bytecode_of(source: Path, relative: Path) -> tuple[Path, Path] | None:
     """The shipped pyc of one module, and where the importer looks for it; None when the module has none, or
     has changed since it was compiled (the runtime would compile it anyway; a stale pyc is not shipped)."""
-    compiled = BYTECODE_DIR / relative.parent / f"{relative.stem}.{CACHE_TAG}.pyc"
+    compiled = BYTECODE_DIR / compiled_name(relative)
     if relative.suffix != ".py" or not compiled.is_file():
         return None
     if not bytecode_matches(compiled.read_bytes(), source.read_bytes()):
