@@ -65,10 +65,11 @@ json.dumps({"version": sys.version, "cache_tag": sys.implementation.cache_tag, "
 
 def compile_into(directory: Path) -> Compiler:
     """Compile every module with the runtime's Python into directory, laid out as _lambda_bytecode/ is."""
-    jobs = [(relative.as_posix(), _bundle.compiled_name(relative).as_posix()) for _, relative in modules()]
+    found = modules()
+    jobs = [(relative.as_posix(), _bundle.compiled_name(relative).as_posix()) for _, relative in found]
     with tempfile.TemporaryDirectory() as work:
         host = Path(work)
-        for source, relative in modules():
+        for source, relative in found:
             (host / "src" / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, host / "src" / relative)
         code = _COMPILE.replace("JOBS", repr(json.dumps(jobs))).replace("TASK_ROOT", str(TASK_ROOT))

@@ -55,11 +55,14 @@ def task_root(code_dir: Path) -> Path:
     the bundle ships a module's bytecode, and it matches the module, the harness runs a copy of the bundle with
     that module compiled by its own interpreter, the same way (checked-hash): its cold starts compile what
     Lambda's would, no more and no less. A bundle with no bytecode is run as it is."""
-    modules = [pyc.parent.parent / pyc.name.removesuffix(f".{CACHE_TAG}.pyc") for pyc in _shipped_bytecode(code_dir)]
     cache_tag = _lambda_cache_tag()
+    root = code_dir.parent / f".task.{code_dir.name}.{cache_tag}"
+    # Made once per bundle (an asset's directory is named by its content's hash), then reused by every process.
+    if root.is_dir():
+        return root
+    modules = _modules_with_bytecode(code_dir)
     if not modules or cache_tag == CACHE_TAG:
         return code_dir
-    root = code_dir.parent / f".task.{code_dir.name}.{cache_tag}"
     # The test workers (pytest-xdist) may each come here first: one makes it, the others wait for it.
     with (code_dir.parent / f".task.{code_dir.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -67,7 +70,7 @@ def task_root(code_dir: Path) -> Path:
             building = root.with_name(root.name + ".building")
             shutil.rmtree(building, ignore_errors=True)
             shutil.copytree(code_dir, building)
-            sources = [str(building / module.relative_to(code_dir).with_suffix(".py")) for module in modules]
+            sources = [str(building / module.relative_to(code_dir)) for module in modules]
             subprocess.run([str(lambda_python()), "-c", _COMPILE_CHECKED, *sources], check=True)
             building.rename(root)
     return root
@@ -93,15 +96,15 @@ def _lambda_cache_tag() -> str:
     return tag.stdout.strip()
 
 
-def _shipped_bytecode(code_dir: Path) -> list[Path]:
-    """The bundle's bytecode for Lambda's Python that its importer would take: beside a module's source (a pyc
-    in __pycache__ without one is never imported), and compiled from it."""
-    shipped = []
+def _modules_with_bytecode(code_dir: Path) -> list[Path]:
+    """The bundle's modules whose bytecode for Lambda's Python its importer would take: a pyc in __pycache__
+    beside the module's source (without one it is never imported), compiled from it."""
+    modules = []
     for pyc in sorted(code_dir.rglob(f"__pycache__/*.{CACHE_TAG}.pyc")):
         source = pyc.parent.parent / (pyc.name.removesuffix(f".{CACHE_TAG}.pyc") + ".py")
         if source.is_file() and bytecode_matches(pyc.read_bytes(), source.read_bytes()):
-            shipped.append(pyc)
-    return shipped
+            modules.append(source)
+    return modules
 
 
 @dataclass
